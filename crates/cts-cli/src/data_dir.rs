@@ -1,0 +1,28 @@
+//! Opening a data directory: its identities and its trace store.
+
+use crate::config::Config;
+use anyhow::Context;
+use cts_store::{Store, StoreConfig};
+
+/// Opens the identities, creating domain, project and admin key on first start
+/// (from `CTS_ADMIN_*`, `CTS_PROJECT_ID`, `CTS_DOMAIN_ID`, `CTS_MASTER_KEY` when set).
+pub fn open_iam(config: &Config) -> anyhow::Result<cts_iam::Iam> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let bootstrap = cts_iam::Bootstrap::from_env();
+    let (iam, created) = cts_iam::Iam::open(&config.data_dir, bootstrap).context("opening identities")?;
+    if let Some(admin) = created {
+        println!("Created the first project and its admin access key (shown once; kept sealed in the data directory):");
+        println!("  domain_id:  {}", admin.domain_id);
+        println!("  project_id: {}", admin.project_id);
+        println!("  access key: {}", admin.access_key);
+        println!("  secret key: {}", admin.secret_key);
+    }
+    Ok(iam)
+}
+
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let mut store_config = StoreConfig::new(&config.data_dir);
+    store_config.retention_ms = config.retention.as_millis() as i64;
+    Store::open(store_config).context("opening the trace store")
+}

@@ -1,0 +1,64 @@
+//! `cts`: the Cloud Trace Service command. Thin glue over the library crates:
+//! it parses arguments, resolves configuration and calls into them.
+
+mod config;
+mod data_dir;
+mod import;
+mod serve;
+mod traces;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cts", version, about = "Cloud Trace Service: record, store, query and verify operation traces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: the CTS v3 API (and `GET /health`, unsigned).
+    Serve(serve::ServeArgs),
+    /// Bulk-load JSON Lines or CTS trace files (`.json`, `.json.gz`) into a data directory.
+    Import {
+        #[command(flatten)]
+        settings: config::RawSettings,
+        /// The project of traces that do not name one (default: the data directory's project).
+        #[arg(long)]
+        project_id: Option<String>,
+        /// Files to load.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Query traces from a running cts with ListTraces filters.
+    Traces(traces::TracesArgs),
+    /// Run the benchmark against PostgreSQL on the same data.
+    Bench(cts_bench::BenchArgs),
+    /// Run cts with the KooGallery marketplace and a seeded workload.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CTS_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve::run(args),
+        Command::Import { settings, project_id, files } => {
+            let config = settings.resolve()?;
+            import::run(&config, project_id, &files)
+        }
+        Command::Traces(args) => traces::run(args),
+        Command::Bench(args) => cts_bench::run_cli(args),
+        Command::Demo => {
+            println!("cts demo: not yet. The KooGallery marketplace and its workload land with issue 3.");
+            println!("Meanwhile `cargo run --release -- serve` runs the service and `cts import` loads traces.");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `cts serve`: opens the data directory and runs the API until Ctrl-C or
+//! SIGTERM, then seals the memtable.
+
+use crate::config::{Config, RawSettings};
+use crate::data_dir::{open_iam, open_store};
+use anyhow::Context;
+use clap::Args;
+use cts_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    settings: RawSettings,
+}
+
+/// How often retention runs.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.settings.resolve()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let iam = open_iam(&config)?;
+    let store = open_store(&config)?;
+    let state = cts_server::AppState::new(store.clone(), Arc::new(iam));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "cts serving");
+    println!("cts listening on http://{address}");
+
+    let retention = tokio::spawn(enforce_retention(store.clone()));
+    cts_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
+    retention.abort();
+    tokio::task::spawn_blocking(move || store.flush()).await?.context("sealing the memtable at shutdown")?;
+    tracing::info!("cts stopped");
+    Ok(())
+}
+
+async fn enforce_retention(store: Store) {
+    let mut ticks = tokio::time::interval(RETENTION_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.enforce_retention(cts_model::now_ms())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(dropped)) => tracing::info!(dropped, "retention dropped expired segments"),
+            Ok(Err(error)) => tracing::error!(%error, "retention failed"),
+            Err(error) => tracing::error!(%error, "retention task failed"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,19 @@
+//! Identity and access for cts: who may call the API and how callers prove it.
+//!
+//! - [`sign`]: the Huawei Cloud SDK's `SDK-HMAC-SHA256` request signing and its
+//!   strict verification, with no HTTP library types.
+//! - [`Iam`]: the domain (account), project, users and access keys kept under
+//!   `<data_dir>/iam/`, secret keys sealed under a master key ([`MasterKey`]);
+//!   bootstrapped at first start, and [`Iam::authenticate`] turning a signed
+//!   request into the [`Principal`] that made it.
+
+mod fsutil;
+mod identity;
+mod secret;
+pub mod sign;
+
+pub use identity::{
+    AdminCredentials, AuthError, Bootstrap, BootstrapConflict, Domain, Iam, IamError, Principal, Project, Role, User,
+};
+pub use secret::{MasterKey, SecretError, MASTER_KEY_ENV};
+pub use sign::SignedRequest;

@@ -1,0 +1,65 @@
+//! CTS error codes and the validation error of a single trace.
+
+use std::fmt;
+
+/// The CTS error codes cts answers with (`{"error_code":"CTS.XXXX",...}`).
+/// Which HTTP status goes with each is decided in one place, in `cts-server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Authentication failed (bad, missing or expired signature; unknown key).
+    AuthFailed,
+    /// The request body is empty, malformed or invalid.
+    InvalidBody,
+    /// A write failed inside cts.
+    WriteFailed,
+    /// A read failed inside cts.
+    ReadFailed,
+    /// The caller lacks the permission.
+    NoPermission,
+    /// A query parameter is invalid or the query failed.
+    QueryFailed,
+    /// The resource or path does not exist.
+    NotFound,
+    /// The service cannot take writes now (overloaded, disk full, shutting down).
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::AuthFailed => "CTS.0002",
+            ErrorCode::InvalidBody => "CTS.0003",
+            ErrorCode::WriteFailed => "CTS.0004",
+            ErrorCode::ReadFailed => "CTS.0005",
+            ErrorCode::NoPermission => "CTS.0013",
+            ErrorCode::QueryFailed => "CTS.0300",
+            ErrorCode::NotFound => "CTS.0404",
+            ErrorCode::Unavailable => "CTS.0503",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why one incoming trace was refused: the field (a JSON path such as
+/// `user.access_key_id`) and the rule it broke. Its error code is CTS.0003.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ValidationError { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidBody
+    }
+}

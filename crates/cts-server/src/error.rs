@@ -1,0 +1,170 @@
+//! Every way a request can fail, and the one mapping from failure to HTTP
+//! status and CTS error code. Bodies are `{"error_code":"CTS.XXXX","error_msg":"..."}`.
+//! Internal failures are logged with their cause and answered opaquely.
+
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cts_iam::AuthError;
+use cts_model::ErrorCode;
+use cts_query::QueryError;
+use cts_store::StoreError;
+use serde::Serialize;
+
+/// Why a request failed. `Display` is for logs; clients get [`ApiError::client_message`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication failed: {0}")]
+    Unauthenticated(AuthError),
+    #[error("access key {access_key} of project {key_project} used on project {path_project}")]
+    WrongProject { access_key: String, key_project: String, path_project: String },
+    #[error("no route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("invalid body: {0}")]
+    InvalidBody(String),
+    #[error("body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("content type is not application/json")]
+    UnsupportedMediaType,
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter { name: String, reason: String },
+    #[error("write failed: {0}")]
+    WriteFailed(#[source] StoreError),
+    #[error("read failed: {0}")]
+    ReadFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The error body of every failed request.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error_code: &'static str,
+    pub error_msg: String,
+}
+
+impl ApiError {
+    /// The single mapping from failure to (HTTP status, CTS error code).
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
+        match self {
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::AuthFailed),
+            ApiError::WrongProject { .. } => (StatusCode::FORBIDDEN, ErrorCode::NoPermission),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotFound),
+            ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidBody),
+            ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidBody),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::InvalidBody),
+            ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, ErrorCode::QueryFailed),
+            ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
+            ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
+        }
+    }
+
+    /// What the client is told: enough to fix its request, nothing about internals.
+    pub fn client_message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated(error) => format!("authentication failed: {}", error.client_message()),
+            ApiError::WrongProject { .. } => "the access key does not belong to the project in the path".to_owned(),
+            ApiError::NotFound => "the requested resource does not exist".to_owned(),
+            ApiError::MethodNotAllowed => "the method is not allowed on this resource".to_owned(),
+            ApiError::InvalidBody(reason) => reason.clone(),
+            ApiError::BodyTooLarge { limit } => format!("the request body is larger than {limit} bytes"),
+            ApiError::UnsupportedMediaType => "the request body must be application/json".to_owned(),
+            ApiError::InvalidParameter { name, reason } => format!("invalid parameter {name}: {reason}"),
+            ApiError::WriteFailed(_) => "the traces could not be stored; nothing was acknowledged".to_owned(),
+            ApiError::ReadFailed(_) => "the traces could not be read".to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            ApiError::WriteFailed(_) | ApiError::ReadFailed(_) => {
+                tracing::error!(error = %self, error_code = code.as_str(), "request failed inside cts");
+            }
+            ApiError::Unauthenticated(_) | ApiError::WrongProject { .. } => {
+                tracing::info!(reason = %self, error_code = code.as_str(), "request refused");
+            }
+            _ => tracing::debug!(reason = %self, error_code = code.as_str(), "request refused"),
+        }
+        (status, Json(ErrorBody { error_code: code.as_str(), error_msg: self.client_message() })).into_response()
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge { limit: crate::MAX_BODY_BYTES },
+            _ => ApiError::InvalidBody(format!("the request body could not be read: {}", rejection.body_text())),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::InvalidParameter { name, reason } => ApiError::InvalidParameter { name, reason },
+            QueryError::UnknownMarker(marker) => {
+                ApiError::InvalidParameter { name: "next".to_owned(), reason: format!("unknown marker {marker}") }
+            }
+            QueryError::Store(error) => ApiError::ReadFailed(Box::new(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cts_iam::sign::SignatureError;
+
+    fn store_failure() -> StoreError {
+        StoreError::Io { path: "/secret/data/wal/000001.wal".into(), source: std::io::Error::other("disk on fire") }
+    }
+
+    #[test]
+    fn every_error_maps_to_its_status_and_code() {
+        let cases = [
+            (ApiError::Unauthenticated(AuthError::UnknownAccessKey("AK".into())), 401, "CTS.0002"),
+            (
+                ApiError::WrongProject { access_key: "AK".into(), key_project: "a".into(), path_project: "b".into() },
+                403,
+                "CTS.0013",
+            ),
+            (ApiError::NotFound, 404, "CTS.0404"),
+            (ApiError::MethodNotAllowed, 405, "CTS.0404"),
+            (ApiError::InvalidBody("bad".into()), 400, "CTS.0003"),
+            (ApiError::BodyTooLarge { limit: 1 }, 413, "CTS.0003"),
+            (ApiError::UnsupportedMediaType, 415, "CTS.0003"),
+            (ApiError::InvalidParameter { name: "limit".into(), reason: "bad".into() }, 400, "CTS.0300"),
+            (ApiError::WriteFailed(store_failure()), 500, "CTS.0004"),
+            (ApiError::ReadFailed(Box::new(store_failure())), 500, "CTS.0005"),
+            (QueryError::UnknownMarker("m".into()).into(), 400, "CTS.0300"),
+            (QueryError::Store(store_failure()).into(), 500, "CTS.0005"),
+        ];
+        for (error, status, code) in cases {
+            let (actual_status, actual_code) = error.status_and_code();
+            assert_eq!((actual_status.as_u16(), actual_code.as_str()), (status, code), "{error}");
+        }
+    }
+
+    #[test]
+    fn internal_failures_are_opaque_to_clients() {
+        for error in [ApiError::WriteFailed(store_failure()), ApiError::ReadFailed(Box::new(store_failure()))] {
+            let message = error.client_message();
+            assert!(!message.contains("disk") && !message.contains("/secret"), "{message}");
+            assert!(error.to_string().contains("disk on fire"), "the log line keeps the cause");
+        }
+    }
+
+    #[test]
+    fn signature_details_that_help_forgers_are_hidden() {
+        let mismatch = ApiError::Unauthenticated(AuthError::Signature(SignatureError::SignatureMismatch));
+        let unknown = ApiError::Unauthenticated(AuthError::UnknownAccessKey("AK".into()));
+        assert_eq!(mismatch.client_message(), unknown.client_message());
+        let skew = ApiError::Unauthenticated(AuthError::Signature(SignatureError::ClockSkew));
+        assert!(skew.client_message().contains("15 minutes"));
+    }
+}

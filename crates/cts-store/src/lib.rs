@@ -1,0 +1,30 @@
+//! The embedded trace store, cts's default storage.
+//!
+//! Appends go through a write-ahead log with group commit: a dedicated writer thread takes every
+//! pending batch, writes them, fsyncs once and then acknowledges them all, so an acknowledged trace
+//! survives a crash. Committed traces land in an in-memory, indexed memtable and are queryable at once.
+//! A full memtable is sealed in the background into an immutable, zstd-compressed Parquet segment
+//! (rows sorted by time and trace id); its WAL file is deleted once the segment is durable and visible.
+//! Each segment's filter columns are indexed in memory when it is opened (postings: value -> rows), so
+//! a selective query intersects postings and reads only the few pages holding its rows.
+//!
+//! Traces are unique on (project_id, trace_id): a retried batch never duplicates. Retention drops
+//! whole segments. See `FORMAT.md` for the on-disk layout and the recovery rules.
+
+mod columns;
+mod error;
+mod ids;
+mod memtable;
+mod plan;
+mod query;
+mod segment;
+mod store;
+mod wal;
+mod writer;
+
+pub use error::StoreError;
+pub use query::{Filters, SortKey, TraceQuery};
+pub use store::{AppendOutcome, Store, StoreConfig, StoreStats};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+//! The recent traces, in memory: queryable as soon as their WAL write is durable.
+
+use crate::plan::{FieldIndexes, Plan};
+use crate::query::SortKey;
+use cts_model::Trace;
+use std::collections::BTreeMap;
+
+/// When the smallest posting list holds more than 1/`SCAN_RATIO` of the memtable, walking the
+/// time order and checking each trace beats collecting and sorting the postings.
+const SCAN_RATIO: usize = 8;
+
+/// The traces of one WAL generation, indexed by every filter field and by sort key.
+#[derive(Debug)]
+pub(crate) struct Memtable {
+    pub generation: u64,
+    traces: Vec<Trace>,
+    order: BTreeMap<SortKey, u32>,
+    indexes: FieldIndexes,
+    min_time: i64,
+    max_time: i64,
+}
+
+/// A result candidate: its key and where it lives (`part` is the caller's index of the part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Candidate<'a> {
+    pub time: i64,
+    pub trace_id: &'a str,
+    pub part: usize,
+    pub row: u32,
+}
+
+impl Candidate<'_> {
+    /// Newest first: (time, trace_id) descending.
+    pub(crate) fn newest_first(a: &Candidate<'_>, b: &Candidate<'_>) -> std::cmp::Ordering {
+        (b.time, b.trace_id).cmp(&(a.time, a.trace_id))
+    }
+}
+
+impl Memtable {
+    pub(crate) fn new(generation: u64) -> Memtable {
+        Memtable {
+            generation,
+            traces: Vec::new(),
+            order: BTreeMap::new(),
+            indexes: FieldIndexes::default(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+    }
+
+    pub(crate) fn time_range(&self) -> (i64, i64) {
+        (self.min_time, self.max_time)
+    }
+
+    /// Adds a trace (the caller has checked it is new); returns its row.
+    pub(crate) fn push(&mut self, trace: Trace) -> u32 {
+        let row = u32::try_from(self.traces.len()).expect("a memtable holds fewer than 2^32 traces");
+        self.indexes.add_trace(&trace, row);
+        self.order.insert(SortKey::of(&trace), row);
+        self.min_time = self.min_time.min(trace.time);
+        self.max_time = self.max_time.max(trace.time);
+        self.traces.push(trace);
+        row
+    }
+
+    pub(crate) fn trace(&self, row: u32) -> &Trace {
+        &self.traces[row as usize]
+    }
+
+    /// The traces in (time, trace_id) order, as a segment stores them.
+    pub(crate) fn sorted(&self) -> impl Iterator<Item = &Trace> {
+        self.order.values().map(|&row| self.trace(row))
+    }
+
+    /// Appends up to `plan.limit` newest matching candidates.
+    pub(crate) fn candidates<'a>(&'a self, plan: &Plan<'_>, part: usize, out: &mut Vec<Candidate<'a>>) {
+        let postings = self.indexes.postings(plan);
+        let smallest = postings.first().copied().unwrap_or(&[]);
+        let candidate = |row: u32| {
+            let trace = self.trace(row);
+            Candidate { time: trace.time, trace_id: &trace.trace_id, part, row }
+        };
+        if smallest.len() * SCAN_RATIO <= self.len() {
+            let start = out.len();
+            out.extend(smallest.iter().filter(|&&row| plan.matches(self.trace(row))).map(|&row| candidate(row)));
+            out[start..].sort_unstable_by(Candidate::newest_first);
+            out.truncate(start + plan.limit);
+        } else {
+            let lower = SortKey { time: plan.from_ms, trace_id: String::new() };
+            let matching = self
+                .order
+                .range(lower..plan.upper.clone())
+                .rev()
+                .filter(|&(_, &row)| plan.matches(self.trace(row)))
+                .take(plan.limit);
+            out.extend(matching.map(|(_, &row)| candidate(row)));
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! A query reduced to what every part of the store evaluates: the indexed field conditions and the
+//! key window (time bounds, retention, paging key).
+
+use crate::query::{SortKey, TraceQuery};
+use cts_model::{Trace, TraceType};
+use std::collections::HashMap;
+
+/// The value of the `Kind` condition for data traces.
+pub(crate) const KIND_DATA: &str = "data";
+/// The value of the `Kind` condition for management traces.
+pub(crate) const KIND_MANAGEMENT: &str = "management";
+
+/// A field every part of the store indexes (value -> rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FilterField {
+    Project,
+    /// Data vs management trace, derived from `trace_type`.
+    Kind,
+    TrackerName,
+    ServiceType,
+    User,
+    ResourceId,
+    ResourceName,
+    ResourceType,
+    TraceName,
+    TraceRating,
+    AccessKeyId,
+    EnterpriseProjectId,
+}
+
+impl FilterField {
+    pub(crate) const ALL: [FilterField; 12] = [
+        FilterField::Project,
+        FilterField::Kind,
+        FilterField::TrackerName,
+        FilterField::ServiceType,
+        FilterField::User,
+        FilterField::ResourceId,
+        FilterField::ResourceName,
+        FilterField::ResourceType,
+        FilterField::TraceName,
+        FilterField::TraceRating,
+        FilterField::AccessKeyId,
+        FilterField::EnterpriseProjectId,
+    ];
+
+    /// The value this field indexes for `trace` (`None`: the trace is not in any posting of the field).
+    pub(crate) fn value_of(self, trace: &Trace) -> Option<&str> {
+        match self {
+            FilterField::Project => Some(&trace.project_id),
+            FilterField::Kind => Some(kind_of(trace.trace_type)),
+            FilterField::TrackerName => trace.tracker_name.as_deref(),
+            FilterField::ServiceType => Some(&trace.service_type),
+            FilterField::User => trace.user_name(),
+            FilterField::ResourceId => trace.resource_id.as_deref(),
+            FilterField::ResourceName => trace.resource_name.as_deref(),
+            FilterField::ResourceType => Some(&trace.resource_type),
+            FilterField::TraceName => Some(&trace.trace_name),
+            FilterField::TraceRating => Some(trace.trace_rating.as_str()),
+            FilterField::AccessKeyId => trace.access_key_id(),
+            FilterField::EnterpriseProjectId => trace.enterprise_project_id.as_deref(),
+        }
+    }
+
+    /// The segment column the field's values are read from.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            FilterField::Project => "project_id",
+            FilterField::Kind => "trace_type",
+            FilterField::TrackerName => "tracker_name",
+            FilterField::ServiceType => "service_type",
+            FilterField::User => "user_name",
+            FilterField::ResourceId => "resource_id",
+            FilterField::ResourceName => "resource_name",
+            FilterField::ResourceType => "resource_type",
+            FilterField::TraceName => "trace_name",
+            FilterField::TraceRating => "trace_rating",
+            FilterField::AccessKeyId => "user_access_key_id",
+            FilterField::EnterpriseProjectId => "enterprise_project_id",
+        }
+    }
+
+    /// The indexed value for a value read from [`FilterField::column`].
+    pub(crate) fn value_from_column(self, column_value: &str) -> Option<&str> {
+        match self {
+            FilterField::Kind => column_value.parse::<TraceType>().ok().map(kind_of),
+            _ => Some(column_value),
+        }
+    }
+}
+
+pub(crate) fn kind_of(trace_type: TraceType) -> &'static str {
+    if trace_type.is_data() {
+        KIND_DATA
+    } else {
+        KIND_MANAGEMENT
+    }
+}
+
+/// Postings of one field: value -> row numbers in increasing order.
+#[derive(Debug, Default)]
+pub(crate) struct FieldIndex {
+    postings: HashMap<Box<str>, Vec<u32>>,
+}
+
+impl FieldIndex {
+    /// Adds `row`, which must be greater than every row added before.
+    pub(crate) fn add(&mut self, value: &str, row: u32) {
+        match self.postings.get_mut(value) {
+            Some(rows) => rows.push(row),
+            None => {
+                self.postings.insert(value.into(), vec![row]);
+            }
+        }
+    }
+
+    /// The rows holding `value`, ascending (empty when none).
+    pub(crate) fn rows(&self, value: &str) -> &[u32] {
+        self.postings.get(value).map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.postings.values_mut().for_each(Vec::shrink_to_fit);
+        self.postings.shrink_to_fit();
+    }
+}
+
+/// One index per [`FilterField`].
+#[derive(Debug, Default)]
+pub(crate) struct FieldIndexes([FieldIndex; FilterField::ALL.len()]);
+
+impl FieldIndexes {
+    pub(crate) fn field(&self, field: FilterField) -> &FieldIndex {
+        &self.0[field as usize]
+    }
+
+    pub(crate) fn field_mut(&mut self, field: FilterField) -> &mut FieldIndex {
+        &mut self.0[field as usize]
+    }
+
+    /// Indexes every field of `trace` at `row`.
+    pub(crate) fn add_trace(&mut self, trace: &Trace, row: u32) {
+        for field in FilterField::ALL {
+            if let Some(value) = field.value_of(trace) {
+                self.field_mut(field).add(value, row);
+            }
+        }
+    }
+
+    /// The postings of each condition, smallest first.
+    pub(crate) fn postings<'a>(&'a self, plan: &Plan<'_>) -> Vec<&'a [u32]> {
+        let mut lists: Vec<&[u32]> =
+            plan.conditions.iter().map(|&(field, value)| self.field(field).rows(value)).collect();
+        lists.sort_by_key(|rows| rows.len());
+        lists
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.0.iter_mut().for_each(FieldIndex::shrink_to_fit);
+    }
+}
+
+/// A query as the parts of the store evaluate it.
+#[derive(Debug)]
+pub(crate) struct Plan<'q> {
+    /// Indexed (field, value) conditions, all of which must hold.
+    pub conditions: Vec<(FilterField, &'q str)>,
+    /// Inclusive lower time bound (the query's, raised to the retention cutoff).
+    pub from_ms: i64,
+    /// Keys must be strictly below this one (the query's `to` and `after`, whichever is lower).
+    pub upper: SortKey,
+    pub trace_id: Option<&'q str>,
+    pub limit: usize,
+}
+
+impl<'q> Plan<'q> {
+    pub(crate) fn new(query: &'q TraceQuery, retention_cutoff_ms: i64) -> Plan<'q> {
+        let filters = &query.filters;
+        let kind = if query.data { KIND_DATA } else { KIND_MANAGEMENT };
+        let optional = [
+            (FilterField::TrackerName, query.tracker_name.as_deref()),
+            (FilterField::ServiceType, filters.service_type.as_deref()),
+            (FilterField::User, filters.user.as_deref()),
+            (FilterField::ResourceId, filters.resource_id.as_deref()),
+            (FilterField::ResourceName, filters.resource_name.as_deref()),
+            (FilterField::ResourceType, filters.resource_type.as_deref()),
+            (FilterField::TraceName, filters.trace_name.as_deref()),
+            (FilterField::TraceRating, filters.trace_rating.map(|r| r.as_str())),
+            (FilterField::AccessKeyId, filters.access_key_id.as_deref()),
+            (FilterField::EnterpriseProjectId, filters.enterprise_project_id.as_deref()),
+        ];
+        let mut conditions = vec![(FilterField::Project, query.project_id.as_str()), (FilterField::Kind, kind)];
+        conditions.extend(optional.into_iter().filter_map(|(field, value)| Some((field, value?))));
+        let to_bound = SortKey { time: query.to_ms.saturating_add(1), trace_id: String::new() };
+        let upper = match &query.after {
+            Some(after) if *after < to_bound => after.clone(),
+            _ => to_bound,
+        };
+        Plan {
+            conditions,
+            from_ms: query.from_ms.max(retention_cutoff_ms),
+            upper,
+            trace_id: filters.trace_id.as_deref(),
+            limit: query.limit,
+        }
+    }
+
+    /// `true` when no trace can match (empty window or zero limit).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.limit == 0 || (self.upper.time, self.upper.trace_id.as_str()) <= (self.from_ms, "")
+    }
+
+    /// `true` when a part whose times span [min, max] may hold a result.
+    pub(crate) fn overlaps(&self, min_time: i64, max_time: i64) -> bool {
+        max_time >= self.from_ms && min_time <= self.upper.time
+    }
+
+    /// `true` when the key (time, trace_id) lies in the window.
+    pub(crate) fn admits_key(&self, time: i64, trace_id: &str) -> bool {
+        time >= self.from_ms && (time, trace_id) < (self.upper.time, self.upper.trace_id.as_str())
+    }
+
+    /// `true` when `trace` satisfies every condition and lies in the window.
+    pub(crate) fn matches(&self, trace: &Trace) -> bool {
+        self.admits_key(trace.time, &trace.trace_id)
+            && self.trace_id.is_none_or(|id| id == trace.trace_id)
+            && self.conditions.iter().all(|&(field, value)| field.value_of(trace) == Some(value))
+    }
+}

@@ -1,0 +1,80 @@
+use super::*;
+use crate::tests::make_trace;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+fn write_sorted(path: &Path, count: u64) -> Vec<Trace> {
+    let mut traces: Vec<Trace> = (0..count).map(make_trace).collect();
+    traces.sort_by_key(crate::SortKey::of);
+    write_segment(path, &traces.iter().collect::<Vec<_>>(), 7).unwrap();
+    traces
+}
+
+#[test]
+fn every_field_round_trips_through_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("7.parquet");
+    let traces = write_sorted(&path, 700);
+    let (segment, keys) = Segment::open(&path, 7, &IdHasher::default()).unwrap();
+    assert_eq!(keys.len(), 700);
+    let all: Vec<u32> = (0..700).collect();
+    assert_eq!(segment.fetch(&all).unwrap(), traces);
+    let some = [0, 5, 6, 7, 300, 699];
+    let fetched = segment.fetch(&some).unwrap();
+    assert_eq!(fetched, some.iter().map(|&row| traces[row as usize].clone()).collect::<Vec<_>>());
+    assert_eq!(segment.trace_id(300), traces[300].trace_id);
+}
+
+#[test]
+fn a_segment_is_plain_parquet_with_the_documented_columns_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("7.parquet");
+    let traces = write_sorted(&path, 1000);
+    let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    let names: Vec<&str> =
+        metadata.file_metadata().schema_descr().root_schema().get_fields().iter().map(|f| f.name()).collect();
+    let expected = "time trace_id project_id trace_name trace_rating trace_type service_type resource_type resource_name \
+        resource_id resource_account_id read_only tracker_name operation_id source_ip request response code api_version \
+        message record_time request_id location_info endpoint resource_url enterprise_project_id user_present user_id \
+        user_name user_user_name user_domain_present user_domain_id user_domain_name user_account_id user_access_key_id \
+        user_principal_urn user_principal_id user_principal_is_root_user user_type user_invoked_by user_session_context";
+    assert_eq!(names, expected.split_whitespace().collect::<Vec<_>>());
+    let key_values: std::collections::HashMap<&str, &str> = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .filter_map(|kv| Some((kv.key.as_str(), kv.value.as_deref()?)))
+        .collect();
+    assert_eq!(key_values[meta_keys::TRACE_COUNT], "1000");
+    assert_eq!(key_values[meta_keys::MIN_TIME], traces[0].time.to_string());
+    assert_eq!(key_values[meta_keys::MAX_TIME], traces[999].time.to_string());
+    assert_eq!(key_values[meta_keys::GENERATION], "7");
+    assert_eq!(key_values[meta_keys::FORMAT_VERSION], FORMAT_VERSION);
+    let row_group = metadata.row_group(0);
+    let time = row_group.column(TIME_COLUMN);
+    let statistics = time.statistics().unwrap();
+    assert_eq!(statistics.min_bytes_opt().unwrap(), traces[0].time.to_le_bytes());
+    let dictionary_column = row_group.column(column_index("trace_name"));
+    assert!(dictionary_column.dictionary_page_offset().is_some());
+    assert!(row_group.column(TRACE_ID_COLUMN).dictionary_page_offset().is_none());
+    // Small pages: the reader can skip to the page holding a row.
+    let rows = reader.get_row_iter(None).unwrap().count();
+    assert_eq!(rows, 1000);
+    let (segment, _) = Segment::open(&path, 7, &IdHasher::default()).unwrap();
+    let page_index = segment.metadata.metadata().page_index().unwrap();
+    let time_pages = page_index.offset_index(0, TIME_COLUMN).unwrap();
+    assert!(time_pages.page_locations().len() >= 1000 / PAGE_ROWS);
+}
+
+#[test]
+fn a_file_with_another_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("1.parquet");
+    let schema = Arc::new(Schema::new(vec![Field::new("time", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+    let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    assert!(matches!(Segment::open(&path, 1, &IdHasher::default()), Err(StoreError::Corrupt { .. })));
+}

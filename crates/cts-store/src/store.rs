@@ -1,0 +1,486 @@
+//! The store: opening and recovery, the public operations, and the shared state the writer and
+//! sealer threads (see [`crate::writer`]) work on.
+
+use crate::error::StoreError;
+use crate::ids::{IdHasher, IdMap};
+use crate::memtable::{Candidate, Memtable};
+use crate::plan::Plan;
+use crate::query::TraceQuery;
+use crate::segment::Segment;
+use crate::wal::{self, open_file_sink, wal_path, EncodedBatch, SinkFactory};
+use crate::writer::{run_sealer, run_writer, Command, SealCommand, Writer};
+use cts_model::Trace;
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Where and how the store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The store uses `<data_dir>/store/...`.
+    pub data_dir: PathBuf,
+    /// Traces older than now − retention are never returned; `enforce_retention` drops them a whole
+    /// segment at a time.
+    pub retention_ms: i64,
+    /// The memtable is sealed into a segment when it holds this many traces.
+    pub memtable_max_traces: usize,
+}
+
+impl StoreConfig {
+    /// Defaults: 7 days of retention, memtables of 65,536 traces.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig { data_dir: data_dir.into(), retention_ms: 7 * DAY_MS, memtable_max_traces: 65_536 }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Traces stored by this append.
+    pub stored: usize,
+    /// Traces already stored (or repeated within the batch), not stored again.
+    pub duplicates: usize,
+}
+
+/// A snapshot of the store's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub traces: u64,
+    pub segments: usize,
+    /// Traces not yet in a segment (the memtable and memtables being sealed).
+    pub memtable_traces: usize,
+    /// Segments plus WAL files.
+    pub bytes_on_disk: u64,
+}
+
+/// The directories of a store.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub root: PathBuf,
+    pub wal_dir: PathBuf,
+    pub segment_dir: PathBuf,
+}
+
+impl Layout {
+    fn new(data_dir: &Path) -> Layout {
+        let root = data_dir.join("store");
+        Layout { wal_dir: root.join("wal"), segment_dir: root.join("segments"), root }
+    }
+}
+
+/// Where a trace lives: the part of that generation (memtable, sealing memtable or segment) and its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub generation: u64,
+    pub row: u32,
+}
+
+/// Everything queries read. The writer thread adds to the memtable, the sealer swaps sealed
+/// memtables for segments, retention removes segments.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub memtable: Memtable,
+    /// Memtables whose segments are being written, oldest first; queryable until their segment is.
+    pub sealing: Vec<Arc<Memtable>>,
+    /// Segments by generation.
+    pub segments: BTreeMap<u64, Arc<Segment>>,
+    pub locations: IdMap<Location>,
+}
+
+/// One part of the store, as a query sees it.
+enum Part<'a> {
+    Memtable(&'a Memtable),
+    Segment(&'a Arc<Segment>),
+}
+
+impl Part<'_> {
+    fn time_range(&self) -> (i64, i64) {
+        match self {
+            Part::Memtable(memtable) => memtable.time_range(),
+            Part::Segment(segment) => segment.time_range(),
+        }
+    }
+}
+
+impl State {
+    fn parts(&self) -> impl Iterator<Item = Part<'_>> {
+        std::iter::once(Part::Memtable(&self.memtable))
+            .chain(self.sealing.iter().map(|memtable| Part::Memtable(memtable)))
+            .chain(self.segments.values().map(Part::Segment))
+    }
+
+    fn part(&self, generation: u64) -> Option<Part<'_>> {
+        self.parts().find(|part| match part {
+            Part::Memtable(memtable) => memtable.generation == generation,
+            Part::Segment(segment) => segment.generation == generation,
+        })
+    }
+}
+
+/// State shared by the handles and the background threads.
+pub(crate) struct Shared {
+    pub config: StoreConfig,
+    pub layout: Layout,
+    pub state: RwLock<State>,
+    pub hasher: IdHasher,
+    /// Set when a WAL write failed: every later append fails with this reason.
+    pub poisoned: Mutex<Option<String>>,
+    /// Set when the last handle is dropped: the sealer starts no new segment.
+    pub closing: AtomicBool,
+    /// Held (and locked) for the store's lifetime.
+    _lock: File,
+}
+
+/// The store handle. Cheap to clone; the writer thread finishes pending appends and exits when the
+/// last handle is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    commands: Option<mpsc::Sender<Command>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.commands.take();
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a store thread panicked");
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and recovers: replays the WAL, truncating a torn tail.
+    /// Takes an exclusive lock on the data dir (a second open fails with [`StoreError::Locked`]).
+    pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        Store::open_with_sink(config, Arc::new(open_file_sink))
+    }
+
+    pub(crate) fn open_with_sink(config: StoreConfig, sink_factory: Arc<SinkFactory>) -> Result<Store, StoreError> {
+        let layout = Layout::new(&config.data_dir);
+        for dir in [&layout.root, &layout.wal_dir, &layout.segment_dir] {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        sync_dir(&config.data_dir)?;
+        sync_dir(&layout.root)?;
+        let lock = lock_dir(&layout.root)?;
+        let hasher = IdHasher::default();
+        let mut locations = IdMap::default();
+        let segments = open_segments(&layout.segment_dir, &hasher, &mut locations)?;
+        let recovered = recover_wal(&layout, &segments, &hasher, &mut locations)?;
+        let mut sealing: Vec<Arc<Memtable>> = recovered.into_iter().map(Arc::new).collect();
+        let newest_generation = segments.keys().chain(sealing.iter().map(|m| &m.generation)).max().copied();
+        // The newest recovered WAL generation continues as the memtable unless a segment is newer.
+        let memtable = match sealing.last() {
+            Some(last) if Some(last.generation) == newest_generation => {
+                let last = sealing.pop().expect("checked");
+                Arc::try_unwrap(last).expect("just created")
+            }
+            _ => Memtable::new(newest_generation.map_or(1, |g| g + 1)),
+        };
+        let wal_file = wal_path(&layout.wal_dir, memtable.generation);
+        let sink = sink_factory(&wal_file).map_err(|e| StoreError::io(&wal_file, e))?;
+        sync_dir(&layout.wal_dir)?;
+        let generation = memtable.generation;
+        // Older recovered generations are sealed in the background; empty ones need no segment.
+        for empty in sealing.iter().filter(|m| m.is_empty()) {
+            let path = wal_path(&layout.wal_dir, empty.generation);
+            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+        }
+        sealing.retain(|m| !m.is_empty());
+        sync_dir(&layout.wal_dir)?;
+        let to_seal = sealing.clone();
+        let shared = Arc::new(Shared {
+            config,
+            layout,
+            state: RwLock::new(State { memtable, sealing, segments, locations }),
+            hasher,
+            poisoned: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            _lock: lock,
+        });
+        let (seal_sender, seal_receiver) = mpsc::channel();
+        for memtable in to_seal {
+            seal_sender.send(SealCommand::Seal(memtable)).expect("the receiver is alive");
+        }
+        let (command_sender, command_receiver) = mpsc::channel();
+        let writer = Writer::new(shared.clone(), sink, sink_factory, generation, seal_sender);
+        let sealer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("cts-store-sealer".into())
+                .spawn(move || run_sealer(&shared, seal_receiver))
+        };
+        let sealer = sealer.map_err(|e| StoreError::io("sealer thread", e))?;
+        let writer = std::thread::Builder::new()
+            .name("cts-store-wal".into())
+            .spawn(move || run_writer(writer, command_receiver))
+            .map_err(|e| StoreError::io("writer thread", e))?;
+        Ok(Store { inner: Arc::new(Inner { shared, commands: Some(command_sender), threads: vec![writer, sealer] }) })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn send(&self, command: Command) -> Result<(), StoreError> {
+        let sender = self.inner.commands.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(command).map_err(|_| StoreError::Closed)
+    }
+
+    fn submit(&self, traces: Vec<Trace>) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
+        let encoded = EncodedBatch::encode(&traces);
+        let (done, receiver) = oneshot::channel();
+        self.send(Command::Append { traces, encoded, done })?;
+        Ok(receiver)
+    }
+
+    /// Appends traces durably (group commit). Returns only after the traces are fsynced.
+    /// Idempotent on (project_id, trace_id): a trace whose id is already stored (or repeated in the
+    /// batch) is not stored again.
+    pub async fn append(&self, traces: Vec<Trace>) -> Result<AppendOutcome, StoreError> {
+        if traces.is_empty() {
+            return Ok(AppendOutcome::default());
+        }
+        self.submit(traces)?.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The same as [`Store::append`], for callers outside an async runtime (it blocks; do not call it
+    /// from async code).
+    pub fn append_blocking(&self, traces: Vec<Trace>) -> Result<AppendOutcome, StoreError> {
+        if traces.is_empty() {
+            return Ok(AppendOutcome::default());
+        }
+        self.submit(traces)?.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Newest-first page of traces matching the query (see [`TraceQuery`]). Never returns traces
+    /// older than now − retention.
+    pub fn query(&self, query: &TraceQuery) -> Result<Vec<Trace>, StoreError> {
+        let cutoff = cts_model::now_ms().saturating_sub(self.shared().config.retention_ms);
+        let plan = Plan::new(query, cutoff);
+        if plan.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(trace_id) = plan.trace_id {
+            let found = self.get(&query.project_id, trace_id)?;
+            return Ok(found.filter(|trace| plan.matches(trace)).into_iter().collect());
+        }
+        let state = self.shared().state.read();
+        let mut parts: Vec<Part<'_>> = state
+            .parts()
+            .filter(|part| {
+                let (min, max) = part.time_range();
+                plan.overlaps(min, max)
+            })
+            .collect();
+        parts.sort_by_key(|part| std::cmp::Reverse(part.time_range().1));
+        let mut best: Vec<Candidate<'_>> = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            // Parts come newest first: once `limit` candidates are newer than everything left, stop.
+            if best.len() >= plan.limit && best.last().is_some_and(|worst| worst.time > part.time_range().1) {
+                break;
+            }
+            match part {
+                Part::Memtable(memtable) => memtable.candidates(&plan, index, &mut best),
+                Part::Segment(segment) => segment.candidates(&plan, index, &mut best),
+            }
+            best.sort_unstable_by(Candidate::newest_first);
+            best.truncate(plan.limit);
+        }
+        let mut traces: Vec<Option<Trace>> = vec![None; best.len()];
+        let mut segment_rows: BTreeMap<usize, Vec<(u32, usize)>> = BTreeMap::new();
+        for (slot, candidate) in best.iter().enumerate() {
+            match parts[candidate.part] {
+                Part::Memtable(memtable) => traces[slot] = Some(memtable.trace(candidate.row).clone()),
+                Part::Segment(_) => segment_rows.entry(candidate.part).or_default().push((candidate.row, slot)),
+            }
+        }
+        // Each segment to read, with its (row, result slot) pairs.
+        type SegmentReads = Vec<(Arc<Segment>, Vec<(u32, usize)>)>;
+        let reads: SegmentReads = segment_rows
+            .into_iter()
+            .map(|(part, rows)| match parts[part] {
+                Part::Segment(segment) => (segment.clone(), rows),
+                Part::Memtable(_) => unreachable!("only segment rows are collected"),
+            })
+            .collect();
+        drop(parts);
+        drop(state);
+        for (segment, mut rows) in reads {
+            rows.sort_unstable();
+            let fetched = segment.fetch(&rows.iter().map(|&(row, _)| row).collect::<Vec<_>>())?;
+            for (trace, (_, slot)) in fetched.into_iter().zip(rows) {
+                traces[slot] = Some(trace);
+            }
+        }
+        Ok(traces.into_iter().flatten().collect())
+    }
+
+    /// One trace by id within a project (any age still retained).
+    pub fn get(&self, project_id: &str, trace_id: &str) -> Result<Option<Trace>, StoreError> {
+        let state = self.shared().state.read();
+        let key = self.shared().hasher.key(project_id, trace_id);
+        let Some(location) = state.locations.get(&key).copied() else { return Ok(None) };
+        let found = match state.part(location.generation) {
+            Some(Part::Memtable(memtable)) => Some(memtable.trace(location.row).clone()),
+            Some(Part::Segment(segment)) => {
+                let segment = segment.clone();
+                drop(state);
+                segment.fetch(&[location.row])?.pop()
+            }
+            None => None,
+        };
+        Ok(found.filter(|trace| trace.project_id == project_id && trace.trace_id == trace_id))
+    }
+
+    /// Seals the memtable into a segment now and waits until every pending seal is done.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let (done, receiver) = oneshot::channel();
+        self.send(Command::Rotate { done })?;
+        receiver.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Drops whole segments entirely older than the retention (their newest trace is older than
+    /// `now_ms` − retention); returns how many traces were dropped. Memtables are never dropped
+    /// (queries hide their expired traces).
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let shared = self.shared();
+        let cutoff = now_ms.saturating_sub(shared.config.retention_ms);
+        let dropped: Vec<Arc<Segment>> = {
+            let mut state = shared.state.write();
+            let expired: Vec<u64> =
+                state.segments.values().filter(|s| s.time_range().1 < cutoff).map(|s| s.generation).collect();
+            if expired.is_empty() {
+                return Ok(0);
+            }
+            state.locations.retain(|_, location| !expired.contains(&location.generation));
+            expired.iter().filter_map(|generation| state.segments.remove(generation)).collect()
+        };
+        for segment in &dropped {
+            fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+            tracing::info!(path = %segment.path.display(), traces = segment.len(), "dropped an expired segment");
+        }
+        sync_dir(&shared.layout.segment_dir)?;
+        Ok(dropped.iter().map(|segment| segment.len() as u64).sum())
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let shared = self.shared();
+        let state = shared.state.read();
+        let memtable_traces = state.memtable.len() + state.sealing.iter().map(|m| m.len()).sum::<usize>();
+        let segment_traces: usize = state.segments.values().map(|s| s.len()).sum();
+        let segment_bytes: u64 = state.segments.values().map(|s| s.file_size()).sum();
+        let segments = state.segments.len();
+        drop(state);
+        let wal_bytes: u64 = fs::read_dir(&shared.layout.wal_dir)
+            .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        StoreStats {
+            traces: (memtable_traces + segment_traces) as u64,
+            segments,
+            memtable_traces,
+            bytes_on_disk: segment_bytes + wal_bytes,
+        }
+    }
+}
+
+/// Makes a directory's entries (created, renamed, deleted files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+}
+
+fn lock_dir(root: &Path) -> Result<File, StoreError> {
+    let path = root.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: root.to_owned() }),
+        Err(fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+    }
+}
+
+/// The generation in a file name `<generation:020>.<extension>`.
+fn generation_of(path: &Path, extension: &str) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_suffix(extension)?.strip_suffix('.')?.parse().ok()
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        paths.push(entry.map_err(|e| StoreError::io(dir, e))?.path());
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// Opens every segment (removing leftover temporary files) and fills the id map.
+fn open_segments(
+    segment_dir: &Path,
+    hasher: &IdHasher,
+    locations: &mut IdMap<Location>,
+) -> Result<BTreeMap<u64, Arc<Segment>>, StoreError> {
+    let mut segments = BTreeMap::new();
+    for path in list_dir(segment_dir)? {
+        if let Some(generation) = generation_of(&path, "parquet") {
+            let (segment, keys) = Segment::open(&path, generation, hasher)?;
+            for (row, key) in keys.into_iter().enumerate() {
+                locations.insert(key, Location { generation, row: row as u32 });
+            }
+            segments.insert(generation, Arc::new(segment));
+        } else if path.extension().is_some_and(|e| e == "tmp") {
+            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+        }
+    }
+    sync_dir(segment_dir)?;
+    Ok(segments)
+}
+
+/// Replays the WAL files no segment covers into memtables (oldest first), deleting the covered ones.
+fn recover_wal(
+    layout: &Layout,
+    segments: &BTreeMap<u64, Arc<Segment>>,
+    hasher: &IdHasher,
+    locations: &mut IdMap<Location>,
+) -> Result<Vec<Memtable>, StoreError> {
+    let mut memtables = Vec::new();
+    for path in list_dir(&layout.wal_dir)? {
+        let Some(generation) = generation_of(&path, "wal") else { continue };
+        if segments.contains_key(&generation) {
+            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            continue;
+        }
+        let mut memtable = Memtable::new(generation);
+        for trace in wal::recover(&path)? {
+            let key = hasher.key(&trace.project_id, &trace.trace_id);
+            locations.entry(key).or_insert_with(|| {
+                let row = memtable.push(trace);
+                Location { generation, row }
+            });
+        }
+        memtables.push(memtable);
+    }
+    sync_dir(&layout.wal_dir)?;
+    Ok(memtables)
+}

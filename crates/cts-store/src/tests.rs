@@ -1,0 +1,414 @@
+//! Store-level tests, and the trace and query generators the module tests share.
+
+use crate::wal::{SinkFactory, WalSink};
+use crate::*;
+use cts_model::{Attributes, BaseUser, SessionContext, Trace, TraceRating, TraceType, UserInfo, UserType};
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+/// The time the generated traces are spread behind (well inside the default retention).
+pub(crate) static BASE_TIME: LazyLock<i64> = LazyLock::new(|| cts_model::now_ms() - 3_600_000);
+
+/// A deterministic pseudo-random sequence (splitmix64).
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn pick<'a>(&mut self, values: &[&'a str]) -> &'a str {
+        values[(self.next() % values.len() as u64) as usize]
+    }
+
+    pub(crate) fn maybe(&mut self, values: &[&str]) -> Option<String> {
+        (!self.next().is_multiple_of(4)).then(|| self.pick(values).to_owned())
+    }
+}
+
+pub(crate) const PROJECTS: &[&str] = &["p1", "p2"];
+pub(crate) const TRACKERS: &[&str] = &["t1", "t2"];
+pub(crate) const SERVICES: &[&str] = &["ECS", "OBS", "marketplace"];
+pub(crate) const USERS: &[&str] = &["alice", "bob", "carol"];
+pub(crate) const RESOURCE_IDS: &[&str] = &["r1", "r2", "r3"];
+pub(crate) const RESOURCE_NAMES: &[&str] = &["web", "db"];
+pub(crate) const RESOURCE_TYPES: &[&str] = &["Order", "Server"];
+pub(crate) const TRACE_NAMES: &[&str] = &["createOrder", "deleteServer", "getObject"];
+pub(crate) const ACCESS_KEYS: &[&str] = &["AK1", "AK2"];
+pub(crate) const ENTERPRISE_PROJECTS: &[&str] = &["0", "ep1"];
+
+/// A trace determined by `seed`: ids are unique per seed, every other field comes from a small pool
+/// (so filters match often), and the optional objects take every shape.
+pub(crate) fn make_trace(seed: u64) -> Trace {
+    let mut rng = Rng::new(seed);
+    let trace_type = TraceType::ALL[(rng.next() % 5) as usize];
+    let user = (!rng.next().is_multiple_of(5)).then(|| UserInfo {
+        id: rng.maybe(&["u1", "u2"]),
+        name: rng.maybe(USERS),
+        user_name: rng.maybe(&["alice@example.com"]),
+        domain: (!rng.next().is_multiple_of(3))
+            .then(|| BaseUser { id: rng.maybe(&["d1"]), name: rng.maybe(&["acme"]) }),
+        account_id: rng.maybe(&["acc1"]),
+        access_key_id: rng.maybe(ACCESS_KEYS),
+        principal_urn: rng.maybe(&["iam::d1:user:alice"]),
+        principal_id: rng.maybe(&["pid"]),
+        principal_is_root_user: rng.maybe(&["true", "false"]),
+        user_type: (rng.next().is_multiple_of(2)).then_some(UserType::User),
+        invoked_by: match rng.next() % 3 {
+            0 => None,
+            1 => Some(Vec::new()),
+            _ => Some(vec!["service.console".to_owned(), "x".to_owned()]),
+        },
+        session_context: match rng.next() % 3 {
+            0 => None,
+            1 => Some(SessionContext { attributes: None }),
+            _ => Some(SessionContext {
+                attributes: Some(Attributes {
+                    created_at: rng.maybe(&["2026-01-01T00:00:00Z"]),
+                    mfa_authenticated: None,
+                }),
+            }),
+        },
+    });
+    Trace {
+        trace_id: format!("{:08x}-0000-4000-8000-{:012x}", rng.next() as u32, seed),
+        trace_name: rng.pick(TRACE_NAMES).to_owned(),
+        trace_rating: TraceRating::ALL[(rng.next() % 3) as usize],
+        trace_type,
+        service_type: rng.pick(SERVICES).to_owned(),
+        resource_type: rng.pick(RESOURCE_TYPES).to_owned(),
+        resource_name: rng.maybe(RESOURCE_NAMES),
+        resource_id: rng.maybe(RESOURCE_IDS),
+        project_id: rng.pick(PROJECTS).to_owned(),
+        resource_account_id: rng.maybe(&["acc1"]),
+        read_only: rng.next().is_multiple_of(2),
+        tracker_name: trace_type.is_data().then(|| rng.pick(TRACKERS).to_owned()),
+        operation_id: rng.maybe(&["op1"]),
+        source_ip: rng.maybe(&["203.0.113.7"]),
+        request: rng.maybe(&["{\"a\":1}"]),
+        response: rng.maybe(&["{\"ok\":true}"]),
+        code: rng.maybe(&["200", "404", "500"]),
+        api_version: rng.maybe(&["v3"]),
+        message: rng.maybe(&["done"]),
+        time: *BASE_TIME + (rng.next() % 40) as i64 * 1000,
+        record_time: *BASE_TIME + 100_000,
+        request_id: rng.maybe(&["req-1"]),
+        location_info: rng.maybe(&["here"]),
+        endpoint: rng.maybe(&["https://example.com"]),
+        resource_url: rng.maybe(&["https://example.com/r"]),
+        enterprise_project_id: rng.maybe(ENTERPRISE_PROJECTS),
+        user,
+    }
+}
+
+/// A query determined by `seed`: random project, kind, tracker, filters (including values no trace
+/// has) and window; no paging key.
+pub(crate) fn make_query(seed: u64, limit: usize) -> TraceQuery {
+    let mut rng = Rng::new(seed ^ 0xABCD);
+    let mut sometimes = |values: &[&str]| (rng.next().is_multiple_of(3)).then(|| rng.pick(values).to_owned());
+    let filters = Filters {
+        service_type: sometimes(SERVICES),
+        user: sometimes(USERS),
+        resource_id: sometimes(&["r1", "r2", "nope"]),
+        resource_name: sometimes(RESOURCE_NAMES),
+        resource_type: sometimes(RESOURCE_TYPES),
+        trace_name: sometimes(TRACE_NAMES),
+        trace_rating: sometimes(&["normal", "warning", "incident"]).map(|r| r.parse().unwrap()),
+        access_key_id: sometimes(ACCESS_KEYS),
+        enterprise_project_id: sometimes(ENTERPRISE_PROJECTS),
+        trace_id: None,
+    };
+    let data = rng.next().is_multiple_of(2);
+    let tracker_name = (data && rng.next().is_multiple_of(2)).then(|| rng.pick(TRACKERS).to_owned());
+    let from_ms = *BASE_TIME + (rng.next() % 20) as i64 * 1000 - 10_000;
+    let to_ms = from_ms + (rng.next() % 40) as i64 * 1000;
+    TraceQuery {
+        project_id: rng.pick(PROJECTS).to_owned(),
+        data,
+        tracker_name,
+        from_ms,
+        to_ms,
+        filters,
+        after: None,
+        limit,
+    }
+}
+
+/// The reference semantics of a query, written independently of the store's plan.
+pub(crate) fn model_matches(query: &TraceQuery, trace: &Trace) -> bool {
+    let f = &query.filters;
+    let equal = |wanted: &Option<String>, actual: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == actual);
+    trace.project_id == query.project_id
+        && trace.trace_type.is_data() == query.data
+        && equal(&query.tracker_name, trace.tracker_name.as_deref())
+        && trace.time >= query.from_ms
+        && trace.time <= query.to_ms
+        && query.after.as_ref().is_none_or(|after| SortKey::of(trace) < *after)
+        && equal(&f.service_type, Some(&trace.service_type))
+        && equal(&f.user, trace.user.as_ref().and_then(|u| u.name.as_deref()))
+        && equal(&f.resource_id, trace.resource_id.as_deref())
+        && equal(&f.resource_name, trace.resource_name.as_deref())
+        && equal(&f.resource_type, Some(&trace.resource_type))
+        && equal(&f.trace_name, Some(&trace.trace_name))
+        && f.trace_rating.is_none_or(|r| r == trace.trace_rating)
+        && equal(&f.access_key_id, trace.user.as_ref().and_then(|u| u.access_key_id.as_deref()))
+        && equal(&f.enterprise_project_id, trace.enterprise_project_id.as_deref())
+        && equal(&f.trace_id, Some(&trace.trace_id))
+}
+
+pub(crate) fn model_query(traces: &[Trace], query: &TraceQuery) -> Vec<Trace> {
+    let mut matching: Vec<Trace> = traces.iter().filter(|t| model_matches(query, t)).cloned().collect();
+    matching.sort_by_key(|t| std::cmp::Reverse(SortKey::of(t)));
+    matching.truncate(query.limit);
+    matching
+}
+
+fn config(dir: &Path, memtable_max_traces: usize) -> StoreConfig {
+    StoreConfig { memtable_max_traces, ..StoreConfig::new(dir) }
+}
+
+fn everything(project: &str, data: bool) -> TraceQuery {
+    TraceQuery {
+        project_id: project.to_owned(),
+        data,
+        tracker_name: None,
+        from_ms: 0,
+        to_ms: i64::MAX,
+        filters: Filters::default(),
+        after: None,
+        limit: usize::MAX,
+    }
+}
+
+/// Every trace of the store, per the model's order.
+fn all_traces(store: &Store) -> Vec<Trace> {
+    let mut all = Vec::new();
+    for project in PROJECTS {
+        for data in [false, true] {
+            all.extend(store.query(&everything(project, data)).unwrap());
+        }
+    }
+    all.sort_by_key(SortKey::of);
+    all
+}
+
+fn sorted(mut traces: Vec<Trace>) -> Vec<Trace> {
+    traces.sort_by_key(SortKey::of);
+    traces
+}
+
+#[test]
+fn appended_traces_are_queryable_at_once_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces: Vec<Trace> = (0..50).map(make_trace).collect();
+    {
+        let store = Store::open(config(dir.path(), 1000)).unwrap();
+        let outcome = store.append_blocking(traces.clone()).unwrap();
+        assert_eq!(outcome, AppendOutcome { stored: 50, duplicates: 0 });
+        assert_eq!(all_traces(&store), sorted(traces.clone()));
+    }
+    let store = Store::open(config(dir.path(), 1000)).unwrap();
+    assert_eq!(all_traces(&store), sorted(traces));
+    assert_eq!(store.stats().memtable_traces, 50);
+}
+
+#[test]
+fn async_append_works_inside_a_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), 1000)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let outcome = runtime.block_on(store.append(vec![make_trace(1), make_trace(1)])).unwrap();
+    assert_eq!(outcome, AppendOutcome { stored: 1, duplicates: 1 });
+}
+
+#[test]
+fn a_crash_without_flush_or_drop_loses_no_acknowledged_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), 64)).unwrap();
+    let traces: Vec<Trace> = (0..300).map(make_trace).collect();
+    for chunk in traces.chunks(37) {
+        store.append_blocking(chunk.to_vec()).unwrap();
+    }
+    // The files as a crash would leave them: copied while the store runs (sealing may be mid-way).
+    copy_dir(&dir.path().join("store"), &crashed.path().join("store"));
+    std::fs::remove_file(crashed.path().join("store/LOCK")).unwrap();
+    let reopened = Store::open(config(crashed.path(), 64)).unwrap();
+    assert_eq!(all_traces(&reopened), sorted(traces));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            // A file may vanish while copying (a WAL deleted after its segment): the crash happened later.
+            let _ = std::fs::copy(entry.path(), target);
+        }
+    }
+}
+
+#[test]
+fn retried_batches_never_duplicate_across_memtable_segments_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces: Vec<Trace> = (0..200).map(make_trace).collect();
+    {
+        let store = Store::open(config(dir.path(), 50)).unwrap();
+        assert_eq!(store.append_blocking(traces[..120].to_vec()).unwrap().stored, 120);
+        store.flush().unwrap();
+        // Partly in segments, partly new, and repeated within the batch.
+        let mut retry = traces[100..160].to_vec();
+        retry.extend_from_slice(&traces[150..160]);
+        assert_eq!(store.append_blocking(retry).unwrap(), AppendOutcome { stored: 40, duplicates: 30 });
+    }
+    let store = Store::open(config(dir.path(), 50)).unwrap();
+    assert_eq!(store.append_blocking(traces.clone()).unwrap(), AppendOutcome { stored: 40, duplicates: 160 });
+    assert_eq!(all_traces(&store), sorted(traces.clone()));
+    store.flush().unwrap();
+    let stats = store.stats();
+    assert_eq!((stats.segments, stats.memtable_traces), (2, 0));
+    assert_eq!(store.append_blocking(traces.clone()).unwrap().duplicates, 200);
+    for trace in &traces {
+        assert_eq!(store.get(&trace.project_id, &trace.trace_id).unwrap().as_ref(), Some(trace));
+    }
+    let other_project = if traces[0].project_id == "p1" { "p2" } else { "p1" };
+    assert_eq!(store.get(other_project, &traces[0].trace_id).unwrap(), None);
+}
+
+#[test]
+fn the_same_trace_id_in_two_projects_is_two_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), 1000)).unwrap();
+    let first = make_trace(7);
+    let second = Trace { project_id: if first.project_id == "p1" { "p2" } else { "p1" }.to_owned(), ..first.clone() };
+    assert_eq!(store.append_blocking(vec![first, second]).unwrap().stored, 2);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Every filter and combination, across memtable, sealing memtables and segments, against the model.
+    #[test]
+    fn queries_match_the_model(count in 1u64..400, seal_every in 16usize..200, first_seed in 0u64..1000) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(config(dir.path(), seal_every)).unwrap();
+        let traces: Vec<Trace> = (first_seed..first_seed + count).map(make_trace).collect();
+        for chunk in traces.chunks(50) {
+            store.append_blocking(chunk.to_vec()).unwrap();
+        }
+        for seed in 0..40 {
+            let mut query = make_query(seed + first_seed, [1, 3, 10, 1000][(seed % 4) as usize]);
+            proptest::prop_assert_eq!(store.query(&query).unwrap(), model_query(&traces, &query), "{:?}", query);
+            // The same query by trace id, and after a paging key.
+            let probe = &traces[(seed % count) as usize];
+            query.filters.trace_id = Some(probe.trace_id.clone());
+            proptest::prop_assert_eq!(store.query(&query).unwrap(), model_query(&traces, &query));
+            query.filters.trace_id = None;
+            query.after = Some(SortKey::of(probe));
+            proptest::prop_assert_eq!(store.query(&query).unwrap(), model_query(&traces, &query));
+        }
+    }
+}
+
+#[test]
+fn retention_hides_old_traces_and_drops_whole_expired_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = 3_600_000;
+    let store = Store::open(StoreConfig { retention_ms: 10 * hour, ..config(dir.path(), 10_000) }).unwrap();
+    let now = cts_model::now_ms();
+    let at = |seed: u64, time: i64| Trace { time, project_id: "p1".into(), ..make_trace(seed) };
+    let old: Vec<Trace> = (0..10).map(|i| at(i, now - 20 * hour + i as i64)).collect();
+    let mixed: Vec<Trace> = (10..20).map(|i| at(i, now - 11 * hour + (i as i64 - 10) * hour + hour / 2)).collect();
+    store.append_blocking(old).unwrap();
+    store.flush().unwrap();
+    store.append_blocking(mixed.clone()).unwrap();
+    store.flush().unwrap();
+    let visible: Vec<Trace> =
+        [false, true].iter().flat_map(|&data| store.query(&everything("p1", data)).unwrap()).collect();
+    assert_eq!(sorted(visible), sorted(mixed.iter().filter(|t| t.time >= now - 10 * hour).cloned().collect()));
+    assert_eq!(store.stats().segments, 2);
+    assert_eq!(store.enforce_retention(now).unwrap(), 10);
+    assert_eq!(store.stats().segments, 1);
+    // The mixed segment stays whole until its newest trace expires.
+    assert_eq!(store.enforce_retention(now + 8 * hour).unwrap(), 0);
+    assert_eq!(store.enforce_retention(now + 20 * hour).unwrap(), 10);
+    assert_eq!(store.stats().traces, 0);
+    drop(store);
+    let store = Store::open(StoreConfig { retention_ms: 10 * hour, ..config(dir.path(), 10_000) }).unwrap();
+    assert_eq!(store.stats().segments, 0);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), 100)).unwrap();
+    assert!(matches!(Store::open(config(dir.path(), 100)), Err(StoreError::Locked { .. })));
+    drop(store);
+    Store::open(config(dir.path(), 100)).unwrap();
+}
+
+#[test]
+fn flush_seals_into_segments_that_survive_reopen_and_delete_their_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces: Vec<Trace> = (0..130).map(make_trace).collect();
+    {
+        let store = Store::open(config(dir.path(), 60)).unwrap();
+        store.append_blocking(traces.clone()).unwrap();
+        store.flush().unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.traces, stats.memtable_traces), (130, 0));
+        assert_eq!(all_traces(&store), sorted(traces.clone()));
+    }
+    let wal_files = std::fs::read_dir(dir.path().join("store/wal")).unwrap().count();
+    assert_eq!(wal_files, 1, "only the fresh memtable's WAL file remains");
+    let store = Store::open(config(dir.path(), 60)).unwrap();
+    assert_eq!(all_traces(&store), sorted(traces));
+}
+
+/// A WAL sink whose writes succeed but whose fsyncs fail from the `fail_from`-th call on.
+struct FailingSync {
+    syncs: Arc<AtomicUsize>,
+    fail_from: usize,
+}
+
+impl WalSink for FailingSync {
+    fn append(&mut self, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if self.syncs.fetch_add(1, Ordering::SeqCst) + 1 >= self.fail_from {
+            Err(io::Error::other("injected fsync failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn a_failed_fsync_fails_the_append_and_poisons_later_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let syncs = Arc::new(AtomicUsize::new(0));
+    let factory: Arc<SinkFactory> = {
+        let syncs = syncs.clone();
+        Arc::new(move |_: &Path| Ok(Box::new(FailingSync { syncs: syncs.clone(), fail_from: 2 }) as Box<dyn WalSink>))
+    };
+    let store = Store::open_with_sink(config(dir.path(), 1000), factory).unwrap();
+    store.append_blocking(vec![make_trace(1)]).unwrap();
+    assert!(matches!(store.append_blocking(vec![make_trace(2)]), Err(StoreError::Io { .. })));
+    assert!(matches!(store.append_blocking(vec![make_trace(3)]), Err(StoreError::Poisoned { .. })));
+    assert!(matches!(store.flush(), Err(StoreError::Poisoned { .. })));
+    assert_eq!(all_traces(&store), vec![make_trace(1)]);
+}

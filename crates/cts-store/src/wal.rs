@@ -1,0 +1,125 @@
+//! The write-ahead log: framing, the sink the writer thread writes to, and recovery.
+//!
+//! One WAL file per memtable generation, `wal/<generation:020>.wal`. A file is a sequence of records
+//! `[u32 LE payload length][u32 LE crc32c(payload)][payload]`, the payload being the trace's JSON
+//! (`serde_json` of [`cts_model::Trace`]). Recovery keeps every complete record and truncates the file
+//! at the first bad one (zero or oversized length, short read, CRC mismatch): that is a write torn by a
+//! crash, and its append was never acknowledged.
+
+use crate::error::StoreError;
+use cts_model::Trace;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of the record header (length and CRC).
+pub(crate) const HEADER_LEN: usize = 8;
+/// Records longer than this are treated as corrupt (a trace is at most ~200 KiB of JSON).
+pub(crate) const MAX_RECORD_LEN: usize = 16 << 20;
+
+/// Where the writer thread puts WAL bytes. The file implementation is the only one outside tests;
+/// tests substitute failing sinks to check that a failed write or fsync fails the append.
+pub(crate) trait WalSink: Send {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl WalSink for File {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// Opens the WAL file of a generation for appending (creating it if needed).
+pub(crate) type SinkFactory = dyn Fn(&Path) -> io::Result<Box<dyn WalSink>> + Send + Sync;
+
+pub(crate) fn open_file_sink(path: &Path) -> io::Result<Box<dyn WalSink>> {
+    Ok(Box::new(OpenOptions::new().create(true).append(true).open(path)?))
+}
+
+pub(crate) fn wal_path(wal_dir: &Path, generation: u64) -> PathBuf {
+    wal_dir.join(format!("{generation:020}.wal"))
+}
+
+/// A batch of traces framed as WAL records, encoded on the caller's thread.
+#[derive(Debug, Default)]
+pub(crate) struct EncodedBatch {
+    pub bytes: Vec<u8>,
+    /// End offset in `bytes` of each trace's record.
+    pub ends: Vec<usize>,
+}
+
+impl EncodedBatch {
+    pub(crate) fn encode(traces: &[Trace]) -> EncodedBatch {
+        let mut batch = EncodedBatch { bytes: Vec::with_capacity(traces.len() * 1024), ends: Vec::new() };
+        for trace in traces {
+            encode_record(trace, &mut batch.bytes);
+            batch.ends.push(batch.bytes.len());
+        }
+        batch
+    }
+
+    /// The framed record of trace `index`.
+    pub(crate) fn record(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.bytes[start..self.ends[index]]
+    }
+}
+
+/// Appends one framed record to `out`.
+pub(crate) fn encode_record(trace: &Trace, out: &mut Vec<u8>) {
+    let header_at = out.len();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    serde_json::to_writer(&mut *out, trace).expect("a Trace always serialises");
+    let payload = &out[header_at + HEADER_LEN..];
+    let len = u32::try_from(payload.len()).expect("a trace's JSON is shorter than 4 GiB");
+    let crc = crc32c::crc32c(payload);
+    out[header_at..header_at + 4].copy_from_slice(&len.to_le_bytes());
+    out[header_at + 4..header_at + HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads every complete record of `path` and truncates (and fsyncs) the file after the last one.
+pub(crate) fn recover(path: &Path) -> Result<Vec<Trace>, StoreError> {
+    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| StoreError::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| StoreError::io(path, e))?;
+    let (traces, valid_len) = decode_records(&bytes, path)?;
+    let truncated_bytes = (bytes.len() - valid_len) as u64;
+    if truncated_bytes > 0 {
+        tracing::warn!(path = %path.display(), truncated_bytes, "truncating a torn WAL tail");
+        file.set_len(valid_len as u64).map_err(|e| StoreError::io(path, e))?;
+        file.sync_all().map_err(|e| StoreError::io(path, e))?;
+    }
+    Ok(traces)
+}
+
+/// Decodes the complete records at the start of `bytes`; returns them and the length they span.
+/// A record with a valid CRC whose payload is not a trace is corruption, not a torn write.
+fn decode_records(bytes: &[u8], path: &Path) -> Result<(Vec<Trace>, usize), StoreError> {
+    let mut traces = Vec::new();
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + HEADER_LEN) {
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        if len == 0 || len > MAX_RECORD_LEN {
+            break;
+        }
+        let Some(payload) = bytes.get(at + HEADER_LEN..at + HEADER_LEN + len) else { break };
+        if crc32c::crc32c(payload) != crc {
+            break;
+        }
+        let trace = serde_json::from_slice(payload)
+            .map_err(|e| StoreError::corrupt(path, format!("record at byte {at} is not a trace: {e}")))?;
+        traces.push(trace);
+        at += HEADER_LEN + len;
+    }
+    Ok((traces, at))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! The background threads: the WAL writer (group commit, memtable inserts, rotation) and the
+//! sealer (memtable -> segment).
+
+use crate::error::StoreError;
+use crate::memtable::Memtable;
+use crate::segment::{segment_path, write_segment, Segment};
+use crate::store::{sync_dir, AppendOutcome, Location, Shared};
+use crate::wal::{wal_path, EncodedBatch, SinkFactory, WalSink};
+use cts_model::Trace;
+use std::collections::HashSet;
+use std::fs;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use tokio::sync::oneshot;
+
+/// At most this many commands are committed with one fsync.
+const MAX_GROUP: usize = 256;
+
+pub(crate) enum Command {
+    Append {
+        traces: Vec<Trace>,
+        encoded: EncodedBatch,
+        done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    },
+    /// Seal the memtable now; `done` is answered once every pending seal has finished.
+    Rotate {
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+pub(crate) enum SealCommand {
+    Seal(Arc<Memtable>),
+    /// Answered when every seal queued before it is done, with the first failure since the last barrier.
+    Barrier(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// The state of the writer thread.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    sink: Box<dyn WalSink>,
+    sink_factory: Arc<SinkFactory>,
+    generation: u64,
+    sealer: mpsc::Sender<SealCommand>,
+    /// The bytes of one group commit (reused).
+    buffer: Vec<u8>,
+}
+
+struct PendingAppend {
+    traces: Vec<Trace>,
+    encoded: EncodedBatch,
+    done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        sink: Box<dyn WalSink>,
+        sink_factory: Arc<SinkFactory>,
+        generation: u64,
+        sealer: mpsc::Sender<SealCommand>,
+    ) -> Writer {
+        Writer { shared, sink, sink_factory, generation, sealer, buffer: Vec::new() }
+    }
+
+    fn poisoned(&self) -> Option<StoreError> {
+        self.shared.poisoned.lock().clone().map(|reason| StoreError::Poisoned { reason })
+    }
+
+    fn poison(&self, error: &StoreError) {
+        self.shared.poisoned.lock().get_or_insert_with(|| error.to_string());
+    }
+
+    /// Writes the new traces of every pending append with one fsync, makes them queryable, then
+    /// answers every waiter.
+    fn commit(&mut self, appends: Vec<PendingAppend>) {
+        if appends.is_empty() {
+            return;
+        }
+        if let Some(error) = self.poisoned() {
+            for append in appends {
+                let _ = append.done.send(Err(error.clone_for_waiter()));
+            }
+            return;
+        }
+        // Which traces are new: not stored yet and not earlier in this group.
+        self.buffer.clear();
+        let mut is_new: Vec<Vec<bool>> = Vec::with_capacity(appends.len());
+        {
+            let state = self.shared.state.read();
+            let mut seen = HashSet::new();
+            for append in &appends {
+                let flags: Vec<bool> = append
+                    .traces
+                    .iter()
+                    .enumerate()
+                    .map(|(index, trace)| {
+                        let key = self.shared.hasher.key(&trace.project_id, &trace.trace_id);
+                        let new = !state.locations.contains_key(&key) && seen.insert(key);
+                        if new {
+                            self.buffer.extend_from_slice(append.encoded.record(index));
+                        }
+                        new
+                    })
+                    .collect();
+                is_new.push(flags);
+            }
+        }
+        let path = wal_path(&self.shared.layout.wal_dir, self.generation);
+        let written = if self.buffer.is_empty() {
+            Ok(())
+        } else {
+            self.sink.append(&self.buffer).and_then(|()| self.sink.sync()).map_err(|e| StoreError::io(&path, e))
+        };
+        if let Err(error) = written {
+            tracing::error!(%error, "WAL write failed; refusing further writes");
+            self.poison(&error);
+            for append in appends {
+                let _ = append.done.send(Err(error.clone_for_waiter()));
+            }
+            return;
+        }
+        let mut outcomes = Vec::with_capacity(appends.len());
+        let mut waiters = Vec::with_capacity(appends.len());
+        {
+            let mut state = self.shared.state.write();
+            let state = &mut *state;
+            for (append, flags) in appends.into_iter().zip(is_new) {
+                let mut outcome = AppendOutcome::default();
+                for (trace, new) in append.traces.into_iter().zip(flags) {
+                    if new {
+                        let key = self.shared.hasher.key(&trace.project_id, &trace.trace_id);
+                        let row = state.memtable.push(trace);
+                        state.locations.insert(key, Location { generation: self.generation, row });
+                        outcome.stored += 1;
+                    } else {
+                        outcome.duplicates += 1;
+                    }
+                }
+                outcomes.push(outcome);
+                waiters.push(append.done);
+            }
+        }
+        let full = self.shared.state.read().memtable.len() >= self.shared.config.memtable_max_traces;
+        if full {
+            if let Err(error) = self.rotate() {
+                tracing::error!(%error, "WAL rotation failed; refusing further writes");
+                self.poison(&error);
+            }
+        }
+        for (done, outcome) in waiters.into_iter().zip(outcomes) {
+            let _ = done.send(Ok(outcome));
+        }
+    }
+
+    /// Starts a new WAL generation and hands the full memtable to the sealer (no-op when empty).
+    fn rotate(&mut self) -> Result<(), StoreError> {
+        if self.shared.state.read().memtable.is_empty() {
+            return Ok(());
+        }
+        let generation = self.generation + 1;
+        let path = wal_path(&self.shared.layout.wal_dir, generation);
+        let sink = (self.sink_factory)(&path).map_err(|e| StoreError::io(&path, e))?;
+        sync_dir(&self.shared.layout.wal_dir)?;
+        self.sink = sink;
+        self.generation = generation;
+        let sealed = {
+            let mut state = self.shared.state.write();
+            let full = std::mem::replace(&mut state.memtable, Memtable::new(generation));
+            let full = Arc::new(full);
+            state.sealing.push(full.clone());
+            full
+        };
+        // The sealer only exits after this thread does.
+        let _ = self.sealer.send(SealCommand::Seal(sealed));
+        Ok(())
+    }
+}
+
+impl StoreError {
+    /// A copy of a commit failure for one of the waiters of the group.
+    fn clone_for_waiter(&self) -> StoreError {
+        match self {
+            StoreError::Io { path, source } => {
+                StoreError::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+            }
+            StoreError::Poisoned { reason } => StoreError::Poisoned { reason: reason.clone() },
+            other => StoreError::Poisoned { reason: other.to_string() },
+        }
+    }
+}
+
+/// The writer thread: takes every pending command, commits the appends with one fsync, and exits
+/// when every store handle is gone (after committing what was sent).
+pub(crate) fn run_writer(mut writer: Writer, commands: mpsc::Receiver<Command>) {
+    while let Ok(first) = commands.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match commands.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
+            }
+        }
+        let mut appends = Vec::new();
+        for command in group {
+            match command {
+                Command::Append { traces, encoded, done } => appends.push(PendingAppend { traces, encoded, done }),
+                Command::Rotate { done } => {
+                    writer.commit(std::mem::take(&mut appends));
+                    let rotated = match writer.poisoned() {
+                        Some(error) => Err(error),
+                        None => writer.rotate(),
+                    };
+                    match rotated {
+                        Ok(()) => {
+                            let _ = writer.sealer.send(SealCommand::Barrier(done));
+                        }
+                        Err(error) => {
+                            writer.poison(&error);
+                            let _ = done.send(Err(error));
+                        }
+                    }
+                }
+            }
+        }
+        writer.commit(appends);
+    }
+}
+
+/// The sealer thread: turns each full memtable into a segment, oldest first. When the store is
+/// closing it starts no new segment (the WAL still holds those traces).
+pub(crate) fn run_sealer(shared: &Shared, commands: mpsc::Receiver<SealCommand>) {
+    let mut failure: Option<StoreError> = None;
+    while let Ok(command) = commands.recv() {
+        match command {
+            SealCommand::Seal(memtable) => {
+                if shared.closing.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if let Err(error) = seal(shared, &memtable) {
+                    tracing::error!(%error, generation = memtable.generation, "sealing a memtable failed");
+                    failure.get_or_insert(error);
+                }
+            }
+            SealCommand::Barrier(done) => {
+                let _ = done.send(failure.take().map_or(Ok(()), Err));
+            }
+        }
+    }
+}
+
+/// Writes the segment of a memtable (temp file, fsync, rename, fsync dir), makes it visible in place
+/// of the memtable, then deletes the WAL file it covers.
+fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
+    let generation = memtable.generation;
+    let segment_dir = &shared.layout.segment_dir;
+    let path = segment_path(segment_dir, generation);
+    let temporary = path.with_extension("parquet.tmp");
+    let traces: Vec<&Trace> = memtable.sorted().collect();
+    write_segment(&temporary, &traces, generation)?;
+    fs::rename(&temporary, &path).map_err(|e| StoreError::io(&path, e))?;
+    sync_dir(segment_dir)?;
+    let (segment, keys) = Segment::open(&path, generation, &shared.hasher)?;
+    {
+        let mut state = shared.state.write();
+        state.sealing.retain(|sealing| !Arc::ptr_eq(sealing, memtable));
+        for (row, key) in keys.into_iter().enumerate() {
+            state.locations.insert(key, Location { generation, row: row as u32 });
+        }
+        state.segments.insert(generation, Arc::new(segment));
+    }
+    let wal = wal_path(&shared.layout.wal_dir, generation);
+    fs::remove_file(&wal).map_err(|e| StoreError::io(&wal, e))?;
+    sync_dir(&shared.layout.wal_dir)
+}
