@@ -23,7 +23,7 @@ mod report;
 pub mod workload;
 
 pub use query::{ListQuery, QueryKind};
-pub use report::{BenchReport, ImportReport, Latency, SystemReport};
+pub use report::{BenchReport, ImportReport, Latency, PageAgreement, SystemReport};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -385,7 +385,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<BenchReport> {
     let bodies = Arc::try_unwrap(bodies).map_err(|_| anyhow::anyhow!("request bodies still shared"))?;
     let (parse_time, copy_batches) = parse_and_encode(bodies, &identity.project_id)?;
 
-    let (postgres, identical_pages) = match &options.postgres_url {
+    let (postgres, page_agreement) = match &options.postgres_url {
         None => (None, None),
         Some(url) => {
             let client = postgres::connect(url).await?;
@@ -409,7 +409,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<BenchReport> {
                 bytes_on_disk: bytes,
                 bytes_per_trace: bytes as f64 / traces as f64,
             };
-            (Some(report), Some((identical, fingerprints.len())))
+            (Some(report), Some(PageAgreement { identical, compared: fingerprints.len() }))
         }
     };
 
@@ -423,7 +423,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<BenchReport> {
         cts: cts_report,
         cts_import,
         postgres,
-        identical_pages,
+        page_agreement,
     })
 }
 

@@ -79,8 +79,15 @@ pub struct BenchReport {
     pub cts: SystemReport,
     pub cts_import: Option<ImportReport>,
     pub postgres: Option<SystemReport>,
-    /// Pages run on both sides whose traces (all fields but `record_time`) were identical.
-    pub identical_pages: Option<(usize, usize)>,
+    /// How the pages of the two sides compared (with PostgreSQL only).
+    pub page_agreement: Option<PageAgreement>,
+}
+
+/// Timed pages run on both sides, and how many had identical traces (all fields but `record_time`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PageAgreement {
+    pub identical: usize,
+    pub compared: usize,
 }
 
 fn ratio(numerator: f64, denominator: f64) -> String {
@@ -171,7 +178,7 @@ impl fmt::Display for BenchReport {
         }
         row(f, "parse + validate only, one core (traces/s)", grouped(self.parse_traces_per_second), None, None)?;
         writeln!(f)?;
-        if let Some((identical, compared)) = self.identical_pages {
+        if let Some(PageAgreement { identical, compared }) = self.page_agreement {
             writeln!(f, "identical pages on both sides: {identical} of {compared}")?;
         }
         write!(f, "ratios: (a) cts / PostgreSQL, (b) PostgreSQL / cts, (c) PostgreSQL / cts; above 1 favours cts")

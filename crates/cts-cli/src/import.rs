@@ -6,17 +6,20 @@
 //! and `record_time`.
 
 use crate::config::Config;
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use cts_model::{now_ms, Trace, TraceInput};
 use cts_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
 
 /// Traces handed to the store at once.
 const BATCH: usize = 10_000;
+/// Documents handed to a parser thread at once.
+const CHUNK: usize = 2_048;
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -27,7 +30,22 @@ pub struct ImportSummary {
     pub rejected: u64,
 }
 
-/// Imports `files` into `store`; traces without a `project_id` go to `default_project`.
+/// One trace document as read: a JSON Lines line still to parse, or a value
+/// taken out of a JSON document.
+enum Document {
+    Line(String),
+    Value(Value),
+}
+
+/// Documents of one file with their positions (line or index).
+struct Chunk<'a> {
+    path: &'a Path,
+    documents: Vec<(usize, Document)>,
+}
+
+/// Imports `files` into `store`; traces without a `project_id` go to
+/// `default_project`. One thread reads, one parser per core validates, one
+/// thread appends (the store's group commit fsyncs each batch).
 fn import(store: &Store, default_project: &str, files: &[PathBuf], progress: bool) -> anyhow::Result<ImportSummary> {
     let total_bytes: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
     let bar = if progress { ProgressBar::new(total_bytes) } else { ProgressBar::hidden() };
@@ -35,55 +53,93 @@ fn import(store: &Store, default_project: &str, files: &[PathBuf], progress: boo
         ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {msg}")
             .expect("valid progress template"),
     );
-    let (batches, appender_input) = mpsc::sync_channel::<Vec<Trace>>(2);
-    let appender_store = store.clone();
-    let appender = std::thread::spawn(move || -> anyhow::Result<(u64, u64)> {
-        let (mut stored, mut duplicates) = (0, 0);
-        for batch in appender_input {
-            let outcome = appender_store.append_blocking(batch).context("appending to the store")?;
-            stored += outcome.stored as u64;
-            duplicates += outcome.duplicates as u64;
-        }
-        Ok((stored, duplicates))
-    });
-
-    let mut summary = ImportSummary::default();
-    let mut batch = Vec::with_capacity(BATCH);
     let record_time = now_ms();
-    let parse_result = (|| -> anyhow::Result<()> {
-        for path in files {
-            let reader =
-                bar.wrap_read(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?);
-            for_each_document(path, reader, |line, doc| {
-                summary.read += 1;
-                match to_trace(doc, default_project, record_time) {
-                    Ok(trace) => batch.push(trace),
-                    Err(reason) => {
-                        summary.rejected += 1;
-                        bar.suspend(|| eprintln!("{}:{line}: rejected: {reason}", path.display()));
+    let parsers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let read = AtomicU64::new(0);
+    let rejected = AtomicU64::new(0);
+
+    let (chunks, parser_input) = mpsc::sync_channel::<Chunk>(parsers * 2);
+    let parser_input = Mutex::new(parser_input);
+    let (batches, appender_input) = mpsc::sync_channel::<Vec<Trace>>(2);
+    let (stored, duplicates) = std::thread::scope(|scope| -> anyhow::Result<(u64, u64)> {
+        let appender = scope.spawn(move || -> anyhow::Result<(u64, u64)> {
+            let (mut stored, mut duplicates) = (0, 0);
+            for batch in appender_input {
+                let outcome = store.append_blocking(batch).context("appending to the store")?;
+                stored += outcome.stored as u64;
+                duplicates += outcome.duplicates as u64;
+            }
+            Ok((stored, duplicates))
+        });
+        for _ in 0..parsers {
+            let (batches, parser_input, bar, rejected) = (batches.clone(), &parser_input, &bar, &rejected);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                loop {
+                    let next = parser_input.lock().expect("parser input lock").recv();
+                    let Ok(chunk) = next else { break };
+                    for (position, document) in chunk.documents {
+                        match parse(document, default_project, record_time) {
+                            Ok(trace) => batch.push(trace),
+                            Err(reason) => {
+                                rejected.fetch_add(1, Ordering::Relaxed);
+                                bar.suspend(|| eprintln!("{}:{position}: rejected: {reason}", chunk.path.display()));
+                            }
+                        }
+                    }
+                    if batch.len() >= BATCH && batches.send(std::mem::take(&mut batch)).is_err() {
+                        return;
                     }
                 }
-                if batch.len() == BATCH {
-                    bar.set_message(format!("{} traces", summary.read));
-                    batches.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+                if !batch.is_empty() {
+                    let _ = batches.send(batch);
                 }
-                Ok(())
-            })?;
+            });
         }
-        if !batch.is_empty() {
-            batches.send(std::mem::take(&mut batch))?;
-        }
-        Ok(())
-    })();
-    drop(batches);
-    let appended = appender.join().expect("appender thread panicked");
-    parse_result?;
-    let (stored, duplicates) = appended?;
-    summary.stored = stored;
-    summary.duplicates = duplicates;
+        drop(batches);
+
+        let reading = (|| -> anyhow::Result<()> {
+            for path in files {
+                let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let mut documents = Vec::with_capacity(CHUNK);
+                for_each_document(path, bar.wrap_read(file), |position, document| {
+                    documents.push((position, document));
+                    if documents.len() == CHUNK {
+                        let count = read.fetch_add(CHUNK as u64, Ordering::Relaxed) + CHUNK as u64;
+                        bar.set_message(format!("{count} traces"));
+                        let full = std::mem::replace(&mut documents, Vec::with_capacity(CHUNK));
+                        chunks.send(Chunk { path, documents: full }).map_err(|_| anyhow!("the import stopped"))?;
+                    }
+                    Ok(())
+                })?;
+                read.fetch_add(documents.len() as u64, Ordering::Relaxed);
+                chunks.send(Chunk { path, documents }).map_err(|_| anyhow!("the import stopped"))?;
+            }
+            Ok(())
+        })();
+        drop(chunks);
+        let appended = appender.join().expect("appender thread panicked");
+        reading?;
+        appended
+    })?;
     store.flush().context("sealing the imported traces")?;
     bar.finish_and_clear();
-    Ok(summary)
+    Ok(ImportSummary { read: read.into_inner(), stored, duplicates, rejected: rejected.into_inner() })
+}
+
+/// Validates one document. A line in the ingest format is parsed straight
+/// into a [`TraceInput`]; anything else (full records with `project_id` and
+/// `record_time`, or a line that does not parse) goes through [`to_trace`],
+/// which keeps those fields or names the problem.
+fn parse(document: Document, default_project: &str, record_time: i64) -> Result<Trace, String> {
+    let value = match document {
+        Document::Line(line) => match serde_json::from_str::<TraceInput>(&line) {
+            Ok(input) => return input.into_trace(default_project, record_time).map_err(|e| e.to_string()),
+            Err(_) => serde_json::from_str(&line).map_err(|e| format!("not JSON: {e}"))?,
+        },
+        Document::Value(value) => value,
+    };
+    to_trace(value, default_project, record_time)
 }
 
 /// Calls `each(position, document)` for every trace document of a file:
@@ -93,7 +149,7 @@ fn import(store: &Store, default_project: &str, files: &[PathBuf], progress: boo
 fn for_each_document(
     path: &Path,
     reader: impl Read,
-    mut each: impl FnMut(usize, Value) -> anyhow::Result<()>,
+    mut each: impl FnMut(usize, Document) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
@@ -107,8 +163,7 @@ fn for_each_document(
             if line.trim().is_empty() {
                 continue;
             }
-            let doc = serde_json::from_str(&line).unwrap_or_else(|e| Value::String(format!("not JSON: {e}")));
-            each(i + 1, doc)?;
+            each(i + 1, Document::Line(line))?;
         }
         return Ok(());
     }
@@ -127,7 +182,7 @@ fn for_each_document(
         };
         for doc in docs {
             position += 1;
-            each(position, doc)?;
+            each(position, Document::Value(doc))?;
         }
     }
     Ok(())
@@ -143,10 +198,7 @@ fn is_json_lines(path: &Path) -> bool {
 /// Validates one document; full records keep their project and record time.
 fn to_trace(doc: Value, default_project: &str, record_time: i64) -> Result<Trace, String> {
     let Value::Object(mut fields) = doc else {
-        return Err(match doc {
-            Value::String(reason) => reason,
-            _ => "a trace must be a JSON object".to_owned(),
-        });
+        return Err("a trace must be a JSON object".to_owned());
     };
     let project = match fields.remove("project_id") {
         Some(Value::String(project)) => project,
@@ -191,10 +243,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The documents of a file, each parsed to JSON (or the parse error).
     fn documents(name: &str, bytes: &[u8]) -> Vec<Value> {
         let mut docs = Vec::new();
         for_each_document(Path::new(name), bytes, |_, doc| {
-            docs.push(doc);
+            docs.push(match doc {
+                Document::Line(line) => serde_json::from_str(&line).unwrap_or_else(|e| json!(format!("not JSON: {e}"))),
+                Document::Value(value) => value,
+            });
             Ok(())
         })
         .unwrap();
@@ -234,5 +290,22 @@ mod tests {
             json!({"trace_name": "createOrder", "service_type": "marketplace", "resource_type": "Order", "time": 4});
         assert_eq!(to_trace(doc, "p-default", 5).unwrap().project_id, "p-default");
         assert!(to_trace(json!({"trace_name": "x"}), "p", 5).unwrap_err().contains("service_type"));
+    }
+
+    #[test]
+    fn lines_take_the_fast_path_or_fall_back_to_full_records() {
+        let line = |doc: Value| Document::Line(doc.to_string());
+        let base =
+            json!({"trace_name": "createOrder", "service_type": "marketplace", "resource_type": "Order", "time": 4});
+        assert_eq!(parse(line(base.clone()), "p-default", 5).unwrap().project_id, "p-default");
+        let mut full = base.clone();
+        full["project_id"] = json!("p-9");
+        full["record_time"] = json!(7);
+        let trace = parse(line(full), "p-default", 5).unwrap();
+        assert_eq!((trace.project_id.as_str(), trace.record_time), ("p-9", 7));
+        let mut invalid = base;
+        invalid["trace_name"] = json!("9lives");
+        assert!(parse(line(invalid), "p", 5).unwrap_err().starts_with("trace_name"));
+        assert!(parse(Document::Line("{oops".into()), "p", 5).unwrap_err().starts_with("not JSON"));
     }
 }

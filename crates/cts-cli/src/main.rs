@@ -3,6 +3,7 @@
 
 mod config;
 mod data_dir;
+mod demo;
 mod import;
 mod serve;
 mod traces;
@@ -17,6 +18,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: the CTS v3 API (and `GET /health`, unsigned).
@@ -36,8 +39,8 @@ enum Command {
     Traces(traces::TracesArgs),
     /// Run the benchmark against PostgreSQL on the same data.
     Bench(cts_bench::BenchArgs),
-    /// Run cts with the KooGallery marketplace and a seeded workload.
-    Demo,
+    /// Run cts with a seeded KooGallery workload and show what auditors see.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,10 +58,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Traces(args) => traces::run(args),
         Command::Bench(args) => cts_bench::run_cli(args),
-        Command::Demo => {
-            println!("cts demo: not yet. The KooGallery marketplace and its workload land with issue 3.");
-            println!("Meanwhile `cargo run --release -- serve` runs the service and `cts import` loads traces.");
-            Ok(())
-        }
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -1,13 +1,16 @@
 //! `cts serve`: opens the data directory and runs the API until Ctrl-C or
-//! SIGTERM, then seals the memtable.
+//! SIGTERM (`cts_server::serve` then seals the memtable).
 
 use crate::config::{Config, RawSettings};
 use crate::data_dir::{open_iam, open_store};
 use anyhow::Context;
 use clap::Args;
 use cts_store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -21,12 +24,20 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.settings.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(config))
+    runtime.block_on(async {
+        let (_, server) = start(&config, shutdown_signal()).await?;
+        server.await?
+    })
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let iam = open_iam(&config)?;
-    let store = open_store(&config)?;
+/// Opens the data directory, binds the listener and serves in a task until
+/// `shutdown` resolves. Returns the bound address and the serving task.
+pub async fn start(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
+    let iam = open_iam(config)?;
+    let store = open_store(config)?;
     let state = cts_server::AppState::new(store.clone(), Arc::new(iam));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -34,13 +45,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %config.data_dir.display(), "cts serving");
     println!("cts listening on http://{address}");
-
-    let retention = tokio::spawn(enforce_retention(store.clone()));
-    cts_server::serve(listener, state, shutdown_signal()).await.context("serving")?;
-    retention.abort();
-    tokio::task::spawn_blocking(move || store.flush()).await?.context("sealing the memtable at shutdown")?;
-    tracing::info!("cts stopped");
-    Ok(())
+    let server = tokio::spawn(async move {
+        let retention = tokio::spawn(enforce_retention(store));
+        let served = cts_server::serve(listener, state, shutdown).await.context("serving");
+        retention.abort();
+        tracing::info!("cts stopped");
+        served
+    });
+    Ok((address, server))
 }
 
 async fn enforce_retention(store: Store) {
@@ -58,7 +70,7 @@ async fn enforce_retention(store: Store) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing SIGTERM handler");

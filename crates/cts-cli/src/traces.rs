@@ -169,7 +169,7 @@ fn parse_time(name: &str, text: &str, now_ms: i64) -> anyhow::Result<i64> {
     bail!("--{name}: {text:?} is not UTC milliseconds, an RFC 3339 time, or a duration such as 1h")
 }
 
-fn summary_row(trace: &Trace) -> String {
+pub fn summary_row(trace: &Trace) -> String {
     let time = chrono::DateTime::from_timestamp_millis(trace.time)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
         .unwrap_or_else(|| trace.time.to_string());

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::{Extension, Json};
 use cts_iam::Principal;
-use cts_model::TraceInput;
+use cts_model::{Trace, TraceInput};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -46,6 +46,41 @@ pub struct RejectedTrace {
     pub error_msg: String,
 }
 
+/// The traces of one ingest request body, each validated on its own.
+#[derive(Debug)]
+pub struct ValidatedBatch {
+    /// The valid traces, completed for storage, in request order.
+    pub valid: Vec<Trace>,
+    /// The refused traces, by index in the request.
+    pub rejected: Vec<RejectedTrace>,
+}
+
+/// Parses an ingest body `{"traces": [...]}` and validates every trace for
+/// `project_id`, recorded at `record_time`. A body that is not such an
+/// envelope (or carries too many traces) fails as a whole; a bad trace is
+/// only listed in [`ValidatedBatch::rejected`].
+pub fn validate_batch(body: &[u8], project_id: &str, record_time: i64) -> Result<ValidatedBatch, ApiError> {
+    let request: IngestRequest<'_> = serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidBody(format!("the body must be a JSON object {{\"traces\": [...]}}: {e}")))?;
+    if request.traces.len() > MAX_TRACES_PER_REQUEST {
+        return Err(ApiError::InvalidBody(format!(
+            "at most {MAX_TRACES_PER_REQUEST} traces per request, got {}",
+            request.traces.len()
+        )));
+    }
+    let mut valid = Vec::with_capacity(request.traces.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in request.traces.iter().enumerate() {
+        match TraceInput::from_json(raw.get()).and_then(|input| input.into_trace(project_id, record_time)) {
+            Ok(trace) => valid.push(trace),
+            Err(error) => {
+                rejected.push(RejectedTrace { index, error_code: error.code().as_str(), error_msg: error.to_string() })
+            }
+        }
+    }
+    Ok(ValidatedBatch { valid, rejected })
+}
+
 pub(crate) async fn ingest(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -59,25 +94,7 @@ pub(crate) async fn ingest(
     if body.is_empty() {
         return Err(ApiError::InvalidBody("the request body is empty".to_owned()));
     }
-    let request: IngestRequest<'_> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::InvalidBody(format!("the body must be a JSON object {{\"traces\": [...]}}: {e}")))?;
-    if request.traces.len() > MAX_TRACES_PER_REQUEST {
-        return Err(ApiError::InvalidBody(format!(
-            "at most {MAX_TRACES_PER_REQUEST} traces per request, got {}",
-            request.traces.len()
-        )));
-    }
-    let record_time = cts_model::now_ms();
-    let mut valid = Vec::with_capacity(request.traces.len());
-    let mut rejected = Vec::new();
-    for (index, raw) in request.traces.iter().enumerate() {
-        match TraceInput::from_json(raw.get()).and_then(|input| input.into_trace(&principal.project_id, record_time)) {
-            Ok(trace) => valid.push(trace),
-            Err(error) => {
-                rejected.push(RejectedTrace { index, error_code: error.code().as_str(), error_msg: error.to_string() })
-            }
-        }
-    }
+    let ValidatedBatch { valid, rejected } = validate_batch(&body, &principal.project_id, cts_model::now_ms())?;
     let accepted = valid.iter().map(|trace| AcceptedTrace { trace_id: trace.trace_id.clone() }).collect();
     if !valid.is_empty() {
         let outcome = state.store.append(valid).await.map_err(ApiError::WriteFailed)?;
