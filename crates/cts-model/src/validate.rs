@@ -70,11 +70,8 @@ impl TraceInput {
     /// Validates the input and completes it into the trace cts stores.
     pub fn into_trace(self, project_id: &str, record_time: i64) -> Result<Trace, ValidationError> {
         let trace_id = match self.trace_id {
-            Some(id) => uuid::Uuid::try_parse(&id)
-                .map_err(|_| ValidationError::new("trace_id", "must be a UUID"))?
-                .hyphenated()
-                .to_string(),
-            None => uuid::Uuid::new_v4().hyphenated().to_string(),
+            Some(id) => normalise_uuid(id)?,
+            None => hyphenated(uuid::Uuid::new_v4()),
         };
         let trace_name = required("trace_name", self.trace_name)?;
         check_identifier("trace_name", &trace_name)?;
@@ -152,6 +149,21 @@ impl TraceInput {
     }
 }
 
+/// `id` as a lowercase hyphenated UUID; an id already in that form is kept as it is.
+fn normalise_uuid(id: String) -> Result<String, ValidationError> {
+    let uuid = uuid::Uuid::try_parse(&id).map_err(|_| ValidationError::new("trace_id", "must be a UUID"))?;
+    // The only 36-character form `try_parse` accepts is the hyphenated one.
+    if id.len() == uuid::fmt::Hyphenated::LENGTH && !id.bytes().any(|b| b.is_ascii_uppercase()) {
+        Ok(id)
+    } else {
+        Ok(hyphenated(uuid))
+    }
+}
+
+fn hyphenated(uuid: uuid::Uuid) -> String {
+    uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
+}
+
 fn required(field: &str, value: Option<String>) -> Result<String, ValidationError> {
     value.ok_or_else(|| ValidationError::new(field, "is required"))
 }
@@ -192,14 +204,19 @@ fn check_tracker_name(name: String) -> Result<String, ValidationError> {
 /// A single-line text field: at most `max` bytes, no control characters.
 fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ValidationError> {
     if let Some(v) = &value {
-        if v.len() > max {
-            return Err(ValidationError::new(field, format!("exceeds {max} bytes")));
-        }
-        if v.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "must not contain control characters"));
-        }
+        check_text(field, v, max)?;
     }
     Ok(value)
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+    if value.len() > max {
+        return Err(ValidationError::new(field, format!("exceeds {max} bytes")));
+    }
+    if has_control_char(value, |_| false) {
+        return Err(ValidationError::new(field, "must not contain control characters"));
+    }
+    Ok(())
 }
 
 /// A multi-line text field: at most `max` bytes; tabs and line breaks are the
@@ -209,7 +226,7 @@ fn long_text(field: &str, value: Option<String>, max: usize) -> Result<Option<St
         if v.len() > max {
             return Err(ValidationError::new(field, format!("exceeds {max} bytes")));
         }
-        if v.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        if has_control_char(v, |b| matches!(b, b'\n' | b'\r' | b'\t')) {
             return Err(ValidationError::new(
                 field,
                 "must not contain control characters other than tab and line breaks",
@@ -217,6 +234,24 @@ fn long_text(field: &str, value: Option<String>, max: usize) -> Result<Option<St
         }
     }
     Ok(value)
+}
+
+/// Whether `text` holds a control character ([`char::is_control`]: U+0000 to
+/// U+001F and U+007F to U+009F) other than the ASCII ones `allowed` admits.
+/// In UTF-8 those are the bytes below 0x20, 0x7F, and 0xC2 followed by 0x80
+/// to 0x9F; a branch-free pass over the bytes clears almost every text.
+fn has_control_char(text: &str, allowed: fn(u8) -> bool) -> bool {
+    const C1_LEAD: u8 = 0xC2;
+    let bytes = text.as_bytes();
+    let suspect = bytes.iter().fold(false, |found, &b| found | (b < 0x20) | (b == 0x7F) | (b == C1_LEAD));
+    suspect
+        && bytes.iter().enumerate().any(|(i, &b)| match b {
+            0..=0x1F => !allowed(b),
+            0x7F => true,
+            // A lead byte in valid UTF-8, so a continuation byte follows.
+            C1_LEAD => bytes[i + 1] < 0xA0,
+            _ => false,
+        })
 }
 
 /// `request`/`response`: a JSON document, sent either as a string (as CTS
@@ -243,8 +278,10 @@ fn parse_code(value: Value) -> Result<String, ValidationError> {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
         _ => None,
     };
-    match status {
-        Some(code @ 100..=599) => Ok(code.to_string()),
+    match (status, value) {
+        // Three characters that parse to 100-599 are three digits: the text is the status as it is.
+        (Some(100..=599), Value::String(text)) => Ok(text),
+        (Some(code @ 100..=599), _) => Ok(code.to_string()),
         _ => Err(ValidationError::new("code", "must be an HTTP status code from 100 to 599")),
     }
 }
@@ -277,7 +314,7 @@ fn check_user(user: UserInfo) -> Result<UserInfo, ValidationError> {
             ));
         }
         for entry in list {
-            text("user.invoked_by", Some(entry.clone()), limits::TEXT_MAX)?;
+            check_text("user.invoked_by", entry, limits::TEXT_MAX)?;
         }
     }
     let domain = domain

@@ -11,9 +11,11 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::{Extension, Json};
 use cts_iam::Principal;
-use cts_model::{Trace, TraceInput};
+use cts_model::{Trace, TraceInput, ValidationError};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::fmt;
 
 /// The most traces one ingest request may carry.
 pub const MAX_TRACES_PER_REQUEST: usize = 1000;
@@ -47,7 +49,7 @@ pub struct RejectedTrace {
 }
 
 /// The traces of one ingest request body, each validated on its own.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ValidatedBatch {
     /// The valid traces, completed for storage, in request order.
     pub valid: Vec<Trace>,
@@ -55,11 +57,50 @@ pub struct ValidatedBatch {
     pub rejected: Vec<RejectedTrace>,
 }
 
+impl ValidatedBatch {
+    fn record(&mut self, index: usize, outcome: Result<Trace, ValidationError>) {
+        match outcome {
+            Ok(trace) => self.valid.push(trace),
+            Err(error) => self.rejected.push(RejectedTrace {
+                index,
+                error_code: error.code().as_str(),
+                error_msg: error.to_string(),
+            }),
+        }
+    }
+}
+
 /// Parses an ingest body `{"traces": [...]}` and validates every trace for
 /// `project_id`, recorded at `record_time`. A body that is not such an
 /// envelope (or carries too many traces) fails as a whole; a bad trace is
 /// only listed in [`ValidatedBatch::rejected`].
+///
+/// The body is read in one pass, every trace parsed straight out of the
+/// envelope. Should anything in it fail to parse, the body is read again
+/// trace by trace, which isolates the bad traces and words every error as if
+/// each trace had been read alone: the outcome is the same either way.
 pub fn validate_batch(body: &[u8], project_id: &str, record_time: i64) -> Result<ValidatedBatch, ApiError> {
+    // One UTF-8 check of the whole body is cheaper than one per string.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return validate_trace_by_trace(body, project_id, record_time);
+    };
+    validate_in_one_pass(text, project_id, record_time)
+        .or_else(|_| validate_trace_by_trace(body, project_id, record_time))
+}
+
+/// The one-pass reading: fails on every body the trace-by-trace reading
+/// would refuse or find a malformed trace in (and on a few it accepts).
+fn validate_in_one_pass(body: &str, project_id: &str, record_time: i64) -> Result<ValidatedBatch, serde_json::Error> {
+    let mut batch = ValidatedBatch::default();
+    let mut deserializer = serde_json::Deserializer::from_str(body);
+    Envelope { project_id, record_time, batch: &mut batch }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(batch)
+}
+
+/// The reading of a body that isolates each trace: the envelope first, as a
+/// list of raw JSON texts, then each trace from its own text.
+fn validate_trace_by_trace(body: &[u8], project_id: &str, record_time: i64) -> Result<ValidatedBatch, ApiError> {
     let request: IngestRequest<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidBody(format!("the body must be a JSON object {{\"traces\": [...]}}: {e}")))?;
     if request.traces.len() > MAX_TRACES_PER_REQUEST {
@@ -68,17 +109,84 @@ pub fn validate_batch(body: &[u8], project_id: &str, record_time: i64) -> Result
             request.traces.len()
         )));
     }
-    let mut valid = Vec::with_capacity(request.traces.len());
-    let mut rejected = Vec::new();
+    let mut batch = ValidatedBatch { valid: Vec::with_capacity(request.traces.len()), rejected: Vec::new() };
     for (index, raw) in request.traces.iter().enumerate() {
-        match TraceInput::from_json(raw.get()).and_then(|input| input.into_trace(project_id, record_time)) {
-            Ok(trace) => valid.push(trace),
-            Err(error) => {
-                rejected.push(RejectedTrace { index, error_code: error.code().as_str(), error_msg: error.to_string() })
-            }
+        batch.record(
+            index,
+            TraceInput::from_json(raw.get()).and_then(|input| input.into_trace(project_id, record_time)),
+        );
+    }
+    Ok(batch)
+}
+
+/// The one-pass reading of `{"traces": [...]}`, validating each trace as it
+/// is parsed. It fails on everything [`IngestRequest`] or
+/// [`TraceInput::from_json`] would refuse (and on some bodies they accept,
+/// such as escaped keys: those are left to the trace-by-trace reading).
+struct Envelope<'a> {
+    project_id: &'a str,
+    record_time: i64,
+    batch: &'a mut ValidatedBatch,
+}
+
+impl<'de> DeserializeSeed<'de> for Envelope<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Envelope<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an object {\"traces\": [...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        match map.next_key::<&str>()? {
+            Some("traces") => map.next_value_seed(TraceList(self))?,
+            Some(other) => return Err(A::Error::unknown_field(other, &["traces"])),
+            None => return Err(A::Error::missing_field("traces")),
+        }
+        match map.next_key::<&str>()? {
+            None => Ok(()),
+            Some(_) => Err(A::Error::custom("more than one key")),
         }
     }
-    Ok(ValidatedBatch { valid, rejected })
+}
+
+/// The `traces` array of an [`Envelope`].
+struct TraceList<'a>(Envelope<'a>);
+
+impl<'de> DeserializeSeed<'de> for TraceList<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TraceList<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        write!(formatter, "an array of at most {MAX_TRACES_PER_REQUEST} traces")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Envelope { project_id, record_time, batch } = self.0;
+        let mut index = 0;
+        while let Some(input) = seq.next_element::<TraceInput>()? {
+            if index == MAX_TRACES_PER_REQUEST {
+                return Err(A::Error::custom(format_args!("more than {MAX_TRACES_PER_REQUEST} traces")));
+            }
+            batch.record(index, input.into_trace(project_id, record_time));
+            index += 1;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) async fn ingest(
@@ -115,6 +223,108 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    const PROJECT_ID: &str = "proj-1";
+    const NOW: i64 = 1_790_000_000_000;
+
+    fn trace(n: u32) -> serde_json::Value {
+        json!({
+            "trace_id": format!("00000000-0000-4000-8000-{n:012}"),
+            "trace_name": "createOrder",
+            "service_type": "marketplace",
+            "resource_type": "Order",
+            "request": "{\"productId\":\"p-1\",\"note\":\"caf\u{e9} \\\"x\\\"\"}",
+            "code": "201",
+            "time": NOW - 1000,
+            "user": {"name": "alice", "domain": {"id": "d-1"}, "invoked_by": ["service.console"]},
+        })
+    }
+
+    fn envelope(traces: Vec<serde_json::Value>) -> String {
+        json!({ "traces": traces }).to_string()
+    }
+
+    /// The stored traces and the (index, message) of each rejected one.
+    type Accepted = (Vec<Trace>, Vec<(usize, String)>);
+
+    /// What a client sees of a batch: what was accepted, or the error message.
+    fn outcome(result: Result<ValidatedBatch, ApiError>) -> Result<Accepted, String> {
+        result
+            .map(|batch| (batch.valid, batch.rejected.into_iter().map(|r| (r.index, r.error_msg)).collect()))
+            .map_err(|error| error.client_message())
+    }
+
+    #[test]
+    fn one_pass_and_trace_by_trace_readings_agree() {
+        let mut unknown_field = trace(2);
+        unknown_field["colour"] = json!("red");
+        let mut inline_request = trace(3);
+        inline_request["request"] = json!({"productId": "p-1", "nested": [1, {"a": null}]});
+        let mut bad_rating = trace(4);
+        bad_rating["trace_rating"] = json!("fatal");
+        let mut deep_request = trace(5);
+        deep_request["request"] = serde_json::from_str(&format!("{}{}", "[".repeat(126), "]".repeat(126))).unwrap();
+        let valid = envelope(vec![trace(0), trace(1)]);
+        // (body, whether the one-pass reading takes it)
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            (valid.clone().into_bytes(), true),
+            (envelope(vec![trace(0), bad_rating, json!({"trace_name": "x"}), trace(0)]).into_bytes(), true),
+            (envelope(vec![trace(0), inline_request]).into_bytes(), true),
+            (envelope(vec![]).into_bytes(), true),
+            (format!(" \n{{ \"traces\" : [ {} ] }}\t", trace(6)).into_bytes(), true),
+            (envelope(vec![trace(0), unknown_field, json!(42), json!(null)]).into_bytes(), false),
+            (envelope(vec![deep_request, trace(0)]).into_bytes(), false),
+            (envelope(vec![trace(0); MAX_TRACES_PER_REQUEST]).into_bytes(), true),
+            (envelope(vec![trace(0); MAX_TRACES_PER_REQUEST + 1]).into_bytes(), false),
+            (format!(r#"{{"traces":[{}],"more":1}}"#, trace(0)).into_bytes(), false),
+            (format!(r#"{{"traces":[{}],"traces":[]}}"#, trace(0)).into_bytes(), false),
+            (format!(r#"{{"tr\u0061ces":[{}]}}"#, trace(0)).into_bytes(), false),
+            (
+                br#"{"traces":[{"trace_id":"00000000-0000-4000-8000-000000000009","trace_name":"cre\u0061teOrder",
+                    "service_type":"marketplace","resource_type":"Order","message":"\ud83d\ude00\n\t\u0085"}]}"#
+                    .to_vec(),
+                true,
+            ),
+            (format!(r#"[[{}]]"#, trace(0)).into_bytes(), false),
+            (format!(r#"{{"traces":[{}]}} x"#, trace(0)).into_bytes(), false),
+            (format!(r#"{{"traces":[{},]}}"#, trace(0)).into_bytes(), false),
+            (r#"{"traces":[{"trace_name":"a","trace_name":"b"}]}"#.as_bytes().to_vec(), false),
+            (r#"{"traces":null}"#.as_bytes().to_vec(), false),
+            (r#"{"traces":{}}"#.as_bytes().to_vec(), false),
+            (b"{}".to_vec(), false),
+            (b"not json".to_vec(), false),
+            ([&valid.as_bytes()[..40], b"\xff\xfe", &valid.as_bytes()[40..]].concat(), false),
+        ];
+        for (body, one_pass) in cases {
+            let shown = String::from_utf8_lossy(&body[..body.len().min(160)]).into_owned();
+            let taken =
+                std::str::from_utf8(&body).is_ok_and(|text| validate_in_one_pass(text, PROJECT_ID, NOW).is_ok());
+            assert_eq!(taken, one_pass, "one-pass reading of {shown}");
+            assert_eq!(
+                outcome(validate_batch(&body, PROJECT_ID, NOW)),
+                outcome(validate_trace_by_trace(&body, PROJECT_ID, NOW)),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_traces_are_rejected_alone_by_index() {
+        let body = envelope(vec![trace(0), json!({"trace_name": "x"}), trace(1), json!(42)]);
+        let (valid, rejected) = outcome(validate_batch(body.as_bytes(), PROJECT_ID, NOW)).unwrap();
+        assert_eq!(
+            valid.iter().map(|t| t.trace_id.as_str()).collect::<Vec<_>>(),
+            ["00000000-0000-4000-8000-000000000000", "00000000-0000-4000-8000-000000000001"]
+        );
+        assert_eq!(
+            rejected,
+            [
+                (1, "service_type: is required".to_owned()),
+                (3, "trace: invalid type: integer `42`, expected struct TraceInput at line 1 column 2".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn json_content_types() {

@@ -2,8 +2,9 @@
 //! trace on disk after sealing, and the latency of a selective ListTraces-style query (user +
 //! trace_name over 7 days, first page).
 //!
-//! `cargo run --release -p cts-store --example store_bench -- [traces] [dir]` (default 1,000,000).
-//! A `dir` given is kept, and reused for the queries only when it already holds a store.
+//! `cargo run --release -p cts-store --example store_bench -- [traces] [dir] [--ingest-only]` (default
+//! 1,000,000 traces). A `dir` given is kept, and reused for the queries only when it already holds a store.
+//! `--ingest-only` stops after ingest and the final flush (for profiling the write path).
 
 use cts_model::{BaseUser, Trace, TraceRating, TraceType, UserInfo, UserType};
 use cts_store::{Filters, Store, StoreConfig, TraceQuery};
@@ -104,7 +105,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let (flags, args): (Vec<String>, Vec<String>) = std::env::args().partition(|arg| arg.starts_with("--"));
+    let ingest_only = flags.iter().any(|flag| flag == "--ingest-only");
     let total: usize = args.get(1).map_or(1_000_000, |n| n.parse().expect("a trace count"));
     let dir = match args.get(2) {
         Some(dir) => std::path::PathBuf::from(dir),
@@ -114,6 +116,12 @@ fn main() {
     let reuse = args.get(2).is_some() && dir.join("store").exists();
     if !reuse {
         ingest(&dir, total, now);
+    }
+    if ingest_only {
+        if args.get(2).is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return;
     }
     let reopen_started = Instant::now();
     let store = Store::open(StoreConfig::new(&dir)).expect("reopen");
@@ -212,5 +220,14 @@ fn ingest(dir: &std::path::Path, total: usize, now: i64) {
         stats.segments,
         stats.bytes_on_disk as f64 / stats.traces as f64
     );
+    for extension in ["parquet", "traces"] {
+        let bytes: u64 = std::fs::read_dir(dir.join("store/segments"))
+            .expect("the segment directory")
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|e| e == extension))
+            .map(|entry| entry.metadata().expect("metadata").len())
+            .sum();
+        println!("  .{extension}: {:.0} bytes/trace", bytes as f64 / stats.traces as f64);
+    }
     drop(store);
 }

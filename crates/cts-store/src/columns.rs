@@ -21,14 +21,12 @@ pub(crate) enum Access {
     TextList { get: for<'a> fn(&'a Trace) -> Option<&'a [String]>, set: fn(&mut Trace, Vec<String>) },
 }
 
-/// How a text column is encoded in a segment. Reading a row decodes the dictionary page of every
-/// dictionary column and creates a codec for every compressed column of its row group, so both are
-/// kept to the columns that gain most: dictionaries for values repeated across rows (tens to a few
-/// thousand distinct per row group), zstd for the long free-form values.
+/// How a text column is encoded in a segment's Parquet file (every column is zstd-compressed):
+/// dictionaries for values repeated across rows (tens to a few thousand distinct per segment), plain
+/// for the free-form and unique values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Storage {
     Dictionary,
-    Zstd,
     Plain,
 }
 
@@ -118,7 +116,7 @@ pub(crate) const TRACE_ID_COLUMN: usize = 1;
 /// [`Storage`].
 pub(crate) static COLUMNS: &[Column] = &[
     Column { name: "time", access: Access::Int64 { get: |t| t.time, set: |t, v| t.time = v } },
-    required_text!("trace_id", trace_id, storage: Storage::Zstd),
+    required_text!("trace_id", trace_id, storage: Storage::Plain),
     required_text!("project_id", project_id, storage: Storage::Dictionary),
     required_text!("trace_name", trace_name, storage: Storage::Dictionary),
     Column {
@@ -154,13 +152,13 @@ pub(crate) static COLUMNS: &[Column] = &[
     optional_text!("tracker_name", tracker_name, storage: Storage::Dictionary),
     optional_text!("operation_id", operation_id, storage: Storage::Plain),
     optional_text!("source_ip", source_ip, storage: Storage::Plain),
-    optional_text!("request", request, storage: Storage::Zstd),
-    optional_text!("response", response, storage: Storage::Zstd),
+    optional_text!("request", request, storage: Storage::Plain),
+    optional_text!("response", response, storage: Storage::Plain),
     optional_text!("code", code, storage: Storage::Dictionary),
     optional_text!("api_version", api_version, storage: Storage::Dictionary),
-    optional_text!("message", message, storage: Storage::Zstd),
+    optional_text!("message", message, storage: Storage::Plain),
     Column { name: "record_time", access: Access::Int64 { get: |t| t.record_time, set: |t, v| t.record_time = v } },
-    optional_text!("request_id", request_id, storage: Storage::Zstd),
+    optional_text!("request_id", request_id, storage: Storage::Plain),
     optional_text!("location_info", location_info, storage: Storage::Dictionary),
     optional_text!("endpoint", endpoint, storage: Storage::Dictionary),
     optional_text!("resource_url", resource_url, storage: Storage::Plain),
@@ -228,7 +226,7 @@ pub(crate) static COLUMNS: &[Column] = &[
                 Ok(())
             },
             nullable: true,
-            storage: Storage::Zstd,
+            storage: Storage::Plain,
         },
     },
 ];

@@ -3,10 +3,11 @@
 //! Appends go through a write-ahead log with group commit: a dedicated writer thread takes every
 //! pending batch, writes them, fsyncs once and then acknowledges them all, so an acknowledged trace
 //! survives a crash. Committed traces land in an in-memory, indexed memtable and are queryable at once.
-//! A full memtable is sealed in the background into an immutable, zstd-compressed Parquet segment
-//! (rows sorted by time and trace id); its WAL file is deleted once the segment is durable and visible.
-//! Each segment's filter columns are indexed in memory when it is opened (postings: value -> rows), so
-//! a selective query intersects postings and reads only the few pages holding its rows.
+//! A full memtable is sealed in the background into an immutable segment (rows sorted by time and trace
+//! id) of two files: a zstd-compressed Parquet file (every field a column, for scans and SQL) and a
+//! row-store sidecar of small zstd blocks (for point reads); its WAL file is deleted once both are
+//! durable and visible. Each segment's filter columns are indexed in memory (postings: value -> rows),
+//! so a selective query intersects postings and decompresses one small block per result row.
 //!
 //! Traces are unique on (project_id, trace_id): a retried batch never duplicates. Retention drops
 //! whole segments. See `FORMAT.md` for the on-disk layout and the recovery rules.
@@ -16,9 +17,11 @@ mod error;
 mod ids;
 mod memtable;
 mod plan;
+mod record;
 mod query;
 mod segment;
 mod store;
+mod stored;
 mod wal;
 mod writer;
 

@@ -1,15 +1,17 @@
-//! Sealed segments: immutable Parquet files of one memtable generation, rows sorted by
-//! (time, trace_id), with in-memory indexes built when the segment is opened.
+//! Sealed segments: the traces of one memtable generation, rows sorted by (time, trace_id), in two
+//! immutable files: a Parquet file (every field a column, for scans, SQL and interoperability; the
+//! in-memory indexes are built from its filter columns at open) and its stored-traces sidecar (see
+//! [`crate::stored`]), which point reads (result pages, `get`) use.
 //!
-//! Reading a few rows decompresses only the pages holding them: data pages hold at most
-//! [`PAGE_ROWS`] rows, the offset index locates them, and the reader's metadata (footer and page
-//! index) is parsed once at open and kept.
+//! Since point reads never touch the Parquet file, it is laid out for size: one row group per
+//! segment, default-sized pages, every column zstd-compressed.
 
 use crate::columns::{blank_trace, Access, Storage, COLUMNS, TIME_COLUMN, TRACE_ID_COLUMN};
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdKey};
 use crate::memtable::Candidate;
 use crate::plan::{FieldIndexes, FilterField, Plan};
+use crate::stored::{stored_path, StoredTraces};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
@@ -17,9 +19,7 @@ use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use cts_model::Trace;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, PageIndexPolicy, SortingColumn};
@@ -32,19 +32,16 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-/// Rows per data page: small pages keep the cost of fetching one row low.
-pub(crate) const PAGE_ROWS: usize = 128;
-/// Rows per row group: a fetch opens only the row groups holding its rows, so it never walks the
-/// page list of a whole segment.
-pub(crate) const ROW_GROUP_ROWS: usize = 8192;
+/// Rows per row group (a default-sized memtable makes one row group).
+pub(crate) const ROW_GROUP_ROWS: usize = 65_536;
 /// Rows per record batch while writing and while reading the index columns.
 const BATCH_ROWS: usize = 8192;
-/// zstd level of segment pages (sealing runs off the ingest path, so a good ratio is affordable).
-const ZSTD_LEVEL: i32 = 6;
+/// zstd level of segment pages. Sealing shares the CPU with ingest, so the level stays cheap.
+const ZSTD_LEVEL: i32 = 1;
 /// Dictionaries larger than this fall back to plain encoding.
 const DICTIONARY_PAGE_LIMIT: usize = 64 << 10;
 /// The segment format version written to the `cts.format_version` key.
-pub(crate) const FORMAT_VERSION: &str = "1";
+pub(crate) const FORMAT_VERSION: &str = "2";
 
 /// Key-value metadata keys of a segment file.
 pub(crate) mod meta_keys {
@@ -101,25 +98,19 @@ pub(crate) fn write_segment(path: &Path, traces: &[&Trace], generation: u64) -> 
         nulls_first: false,
     });
     let mut properties = WriterProperties::builder()
-        .set_compression(Compression::UNCOMPRESSED)
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL).expect("a valid zstd level")))
         .set_dictionary_enabled(false)
         .set_dictionary_page_size_limit(DICTIONARY_PAGE_LIMIT)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_write_batch_size(PAGE_ROWS)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(sorting.to_vec()))
         .set_key_value_metadata(Some(metadata.into_iter().map(|(k, v)| KeyValue::new(k.to_owned(), v)).collect()));
-    // Only the long free-form columns are compressed: every compressed column costs each read a codec.
-    let zstd = Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL).expect("a valid zstd level"));
     for column in COLUMNS {
         let path = ColumnPath::from(column.name);
         properties = match column.access {
             Access::Int64 { .. } => properties.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
-            Access::Bool { .. } => properties,
             Access::Text { storage: Storage::Dictionary, .. } => properties.set_column_dictionary_enabled(path, true),
-            Access::Text { storage: Storage::Zstd, .. } => properties.set_column_compression(path, zstd),
-            Access::Text { storage: Storage::Plain, .. } | Access::TextList { .. } => properties,
+            Access::Bool { .. } | Access::Text { storage: Storage::Plain, .. } | Access::TextList { .. } => properties,
         };
     }
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
@@ -200,12 +191,13 @@ impl Read for PositionedReader {
     }
 }
 
-/// An open segment: its cached reader metadata and the in-memory indexes of its rows.
+/// An open segment: its stored-traces sidecar and the in-memory indexes of its rows.
 pub(crate) struct Segment {
     pub generation: u64,
+    /// The Parquet file.
     pub path: PathBuf,
-    file: SegmentFile,
-    metadata: ArrowReaderMetadata,
+    parquet_bytes: u64,
+    stored: StoredTraces,
     /// `time` of each row (ascending).
     times: Vec<i64>,
     /// The trace ids of all rows, concatenated; `id_ends[row]` is where row's id ends.
@@ -220,39 +212,116 @@ impl std::fmt::Debug for Segment {
     }
 }
 
+/// Opens a segment's Parquet file for reading, checking its schema.
+fn open_parquet(path: &Path) -> Result<(SegmentFile, ArrowReaderMetadata), StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+    let file = SegmentFile { file: Arc::new(file), len };
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
+    let metadata = ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(path, e))?;
+    if metadata.schema().fields() != schema().fields() {
+        return Err(StoreError::corrupt(path, "the file's schema is not the segment schema"));
+    }
+    Ok((file, metadata))
+}
+
+/// Every row of a segment's Parquet file, in row order (rebuilding a sidecar, tests).
+pub(crate) fn read_parquet_traces(path: &Path) -> Result<Vec<Trace>, StoreError> {
+    let (file, metadata) = open_parquet(path)?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| StoreError::parquet(path, e))?;
+    let mut traces = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::parquet(path, e.into()))?;
+        decode_batch(&batch, &mut traces).map_err(|reason| StoreError::corrupt(path, reason))?;
+    }
+    Ok(traces)
+}
+
 impl Segment {
-    /// Opens a segment file, checks its schema and builds its indexes. Also returns the identity key of
-    /// each row, for the store's global id map.
-    pub(crate) fn open(path: &Path, generation: u64, hasher: &IdHasher) -> Result<(Segment, Vec<IdKey>), StoreError> {
-        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-        let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-        let file = SegmentFile { file: Arc::new(file), len };
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
-        let metadata = ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(path, e))?;
-        if metadata.schema().fields() != schema().fields() {
-            return Err(StoreError::corrupt(path, "the file's schema is not the segment schema"));
-        }
-        let mut segment = Segment {
+    fn empty(generation: u64, path: &Path, parquet_bytes: u64, stored: StoredTraces) -> Segment {
+        Segment {
             generation,
             path: path.to_owned(),
-            file,
-            metadata,
+            parquet_bytes,
+            stored,
             times: Vec::new(),
             id_text: String::new(),
             id_ends: Vec::new(),
             indexes: FieldIndexes::default(),
-        };
-        let keys = segment.load_indexes(hasher)?;
+        }
+    }
+
+    /// Opens a segment (its Parquet file at `path` and the sidecar next to it), checks them and builds
+    /// its indexes from the Parquet filter columns. Also returns the identity key of each row, for the
+    /// store's global id map.
+    pub(crate) fn open(path: &Path, generation: u64, hasher: &IdHasher) -> Result<(Segment, Vec<IdKey>), StoreError> {
+        let (file, metadata) = open_parquet(path)?;
+        let stored = StoredTraces::open(&stored_path(path.parent().unwrap_or(Path::new(".")), generation))?;
+        let mut segment = Segment::empty(generation, path, file.len, stored);
+        let keys = segment.load_indexes(file, metadata, hasher)?;
+        segment.check_rows()?;
         Ok((segment, keys))
     }
 
-    fn load_indexes(&mut self, hasher: &IdHasher) -> Result<Vec<IdKey>, StoreError> {
+    /// The segment just written from `traces` (its rows, in order): the indexes are built from the
+    /// traces instead of being read back.
+    pub(crate) fn from_sorted(
+        path: &Path,
+        generation: u64,
+        traces: &[&Trace],
+        hasher: &IdHasher,
+    ) -> Result<(Segment, Vec<IdKey>), StoreError> {
+        let parquet_bytes = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?.len();
+        let stored = StoredTraces::open(&stored_path(path.parent().unwrap_or(Path::new(".")), generation))?;
+        let mut segment = Segment::empty(generation, path, parquet_bytes, stored);
+        let mut keys = Vec::with_capacity(traces.len());
+        for (row, trace) in traces.iter().enumerate() {
+            segment.push_key(trace.time, &trace.trace_id)?;
+            segment.indexes.add_trace(trace, row as u32);
+            keys.push(hasher.key(&trace.project_id, &trace.trace_id));
+        }
+        segment.indexes.shrink_to_fit();
+        segment.check_rows()?;
+        Ok((segment, keys))
+    }
+
+    fn push_key(&mut self, time: i64, trace_id: &str) -> Result<(), StoreError> {
+        self.times.push(time);
+        self.id_text.push_str(trace_id);
+        let end = u32::try_from(self.id_text.len())
+            .map_err(|_| StoreError::corrupt(&self.path, "the trace ids of a segment exceed 4 GiB"))?;
+        self.id_ends.push(end);
+        Ok(())
+    }
+
+    /// The sidecar must hold the segment's rows, which must be in time order.
+    fn check_rows(&mut self) -> Result<(), StoreError> {
+        if self.stored.len() != self.times.len() {
+            let reason = format!("{} rows in the Parquet file, {} in the sidecar", self.times.len(), self.stored.len());
+            return Err(StoreError::corrupt(self.stored.path(), reason));
+        }
+        if self.times.windows(2).any(|pair| pair[0] > pair[1]) {
+            return Err(StoreError::corrupt(&self.path, "rows are not sorted by time"));
+        }
+        self.id_text.shrink_to_fit();
+        Ok(())
+    }
+
+    fn load_indexes(
+        &mut self,
+        file: SegmentFile,
+        metadata: ArrowReaderMetadata,
+        hasher: &IdHasher,
+    ) -> Result<Vec<IdKey>, StoreError> {
         let field_columns = FilterField::ALL.map(|field| column_index(field.column()));
         let projection = ProjectionMask::roots(
-            self.metadata.parquet_schema(),
+            metadata.parquet_schema(),
             [TIME_COLUMN, TRACE_ID_COLUMN].into_iter().chain(field_columns),
         );
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.file.clone(), self.metadata.clone())
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
             .with_projection(projection)
             .with_batch_size(BATCH_ROWS)
             .build()
@@ -267,12 +336,7 @@ impl Segment {
             let projects = named(project_column).as_string::<i32>();
             let first_row = self.times.len();
             for row in 0..batch.num_rows() {
-                self.times.push(times.value(row));
-                self.id_text.push_str(trace_ids.value(row));
-                self.id_ends.push(
-                    u32::try_from(self.id_text.len())
-                        .map_err(|_| StoreError::corrupt(&self.path, "the trace ids of a segment exceed 4 GiB"))?,
-                );
+                self.push_key(times.value(row), trace_ids.value(row))?;
                 keys.push(hasher.key(projects.value(row), trace_ids.value(row)));
             }
             for (field, &index) in FilterField::ALL.iter().zip(&field_columns) {
@@ -285,11 +349,7 @@ impl Segment {
                 }
             }
         }
-        if self.times.windows(2).any(|pair| pair[0] > pair[1]) {
-            return Err(StoreError::corrupt(&self.path, "rows are not sorted by time"));
-        }
         self.indexes.shrink_to_fit();
-        self.id_text.shrink_to_fit();
         Ok(keys)
     }
 
@@ -301,8 +361,15 @@ impl Segment {
         (self.times.first().copied().unwrap_or(i64::MAX), self.times.last().copied().unwrap_or(i64::MIN))
     }
 
-    pub(crate) fn file_size(&self) -> u64 {
-        self.file.len
+    /// Bytes of the Parquet file and of the sidecar.
+    pub(crate) fn file_sizes(&self) -> (u64, u64) {
+        (self.parquet_bytes, self.stored.file_size())
+    }
+
+    /// The segment's files: the Parquet file first (retention deletes it first: a sidecar left alone
+    /// by a crash is deleted at open).
+    pub(crate) fn paths(&self) -> [&Path; 2] {
+        [&self.path, self.stored.path()]
     }
 
     pub(crate) fn trace_id(&self, row: u32) -> &str {
@@ -338,44 +405,9 @@ impl Segment {
         }
     }
 
-    /// Reads the traces of `rows` (ascending, distinct), opening only the row groups that hold them and
-    /// decompressing only the pages that hold them.
+    /// Reads the traces of `rows` (ascending, distinct) from the sidecar.
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<Trace>, StoreError> {
-        let row_group_rows = self.metadata.metadata().row_groups().first().map_or(1, |g| g.num_rows() as usize).max(1);
-        let mut row_groups: Vec<usize> = Vec::new();
-        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-        for &row in rows {
-            let row = row as usize;
-            let group = row / row_group_rows;
-            if row_groups.last() != Some(&group) {
-                row_groups.push(group);
-            }
-            // Positions count only the rows of the selected row groups.
-            let position = (row_groups.len() - 1) * row_group_rows + row % row_group_rows;
-            match ranges.last_mut() {
-                Some(range) if range.end == position => range.end += 1,
-                _ => ranges.push(position..position + 1),
-            }
-        }
-        let selected_rows: usize =
-            row_groups.iter().map(|&g| self.metadata.metadata().row_group(g).num_rows() as usize).sum();
-        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), selected_rows);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.file.clone(), self.metadata.clone())
-            .with_row_groups(row_groups)
-            .with_row_selection(selection)
-            .with_row_selection_policy(RowSelectionPolicy::Selectors)
-            .with_batch_size(rows.len().max(1))
-            .build()
-            .map_err(|e| StoreError::parquet(&self.path, e))?;
-        let mut traces = Vec::with_capacity(rows.len());
-        for batch in reader {
-            let batch = batch.map_err(|e| StoreError::parquet(&self.path, e.into()))?;
-            decode_batch(&batch, &mut traces).map_err(|reason| StoreError::corrupt(&self.path, reason))?;
-        }
-        if traces.len() != rows.len() {
-            return Err(StoreError::corrupt(&self.path, format!("read {} rows, wanted {}", traces.len(), rows.len())));
-        }
-        Ok(traces)
+        self.stored.fetch(rows)
     }
 }
 

@@ -6,12 +6,13 @@ use crate::ids::{IdHasher, IdMap};
 use crate::memtable::{Candidate, Memtable};
 use crate::plan::Plan;
 use crate::query::TraceQuery;
-use crate::segment::Segment;
+use crate::segment::{read_parquet_traces, segment_path, Segment};
+use crate::stored::{stored_path, write_stored};
 use crate::wal::{self, open_file_sink, wal_path, EncodedBatch, SinkFactory};
 use crate::writer::{run_sealer, run_writer, Command, SealCommand, Writer};
 use cts_model::Trace;
 use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,7 +57,7 @@ pub struct StoreStats {
     pub segments: usize,
     /// Traces not yet in a segment (the memtable and memtables being sealed).
     pub memtable_traces: usize,
-    /// Segments plus WAL files.
+    /// Segments (Parquet files and sidecars) plus WAL files.
     pub bytes_on_disk: u64,
 }
 
@@ -372,7 +373,9 @@ impl Store {
             expired.iter().filter_map(|generation| state.segments.remove(generation)).collect()
         };
         for segment in &dropped {
-            fs::remove_file(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+            for path in segment.paths() {
+                fs::remove_file(path).map_err(|e| StoreError::io(path, e))?;
+            }
             tracing::info!(path = %segment.path.display(), traces = segment.len(), "dropped an expired segment");
         }
         sync_dir(&shared.layout.segment_dir)?;
@@ -384,7 +387,7 @@ impl Store {
         let state = shared.state.read();
         let memtable_traces = state.memtable.len() + state.sealing.iter().map(|m| m.len()).sum::<usize>();
         let segment_traces: usize = state.segments.values().map(|s| s.len()).sum();
-        let segment_bytes: u64 = state.segments.values().map(|s| s.file_size()).sum();
+        let segment_bytes: u64 = state.segments.values().map(|s| s.file_sizes().0 + s.file_sizes().1).sum();
         let segments = state.segments.len();
         drop(state);
         let wal_bytes: u64 = fs::read_dir(&shared.layout.wal_dir)
@@ -397,6 +400,13 @@ impl Store {
             bytes_on_disk: segment_bytes + wal_bytes,
         }
     }
+}
+
+/// Where a file is written before it is renamed into place: `<path>.tmp`.
+pub(crate) fn temporary_path(path: &Path) -> PathBuf {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    PathBuf::from(temporary)
 }
 
 /// Makes a directory's entries (created, renamed, deleted files) durable.
@@ -435,26 +445,55 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     Ok(paths)
 }
 
-/// Opens every segment (removing leftover temporary files) and fills the id map.
+/// Opens every segment and fills the id map. Leftover temporary files are deleted; so is a sidecar
+/// without its Parquet file (a seal that did not finish, whose WAL file is still there, or a retention
+/// drop that did not finish). A Parquet file without its sidecar (a seal whose sidecar rename was not
+/// yet durable, or a segment written before sidecars existed) gets its sidecar rebuilt from its rows.
 fn open_segments(
     segment_dir: &Path,
     hasher: &IdHasher,
     locations: &mut IdMap<Location>,
 ) -> Result<BTreeMap<u64, Arc<Segment>>, StoreError> {
-    let mut segments = BTreeMap::new();
+    let mut parquet_files = BTreeSet::new();
+    let mut sidecars = BTreeSet::new();
     for path in list_dir(segment_dir)? {
         if let Some(generation) = generation_of(&path, "parquet") {
-            let (segment, keys) = Segment::open(&path, generation, hasher)?;
-            for (row, key) in keys.into_iter().enumerate() {
-                locations.insert(key, Location { generation, row: row as u32 });
-            }
-            segments.insert(generation, Arc::new(segment));
+            parquet_files.insert(generation);
+        } else if let Some(generation) = generation_of(&path, "traces") {
+            sidecars.insert(generation);
         } else if path.extension().is_some_and(|e| e == "tmp") {
             fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
         }
     }
+    for &generation in sidecars.difference(&parquet_files) {
+        let path = stored_path(segment_dir, generation);
+        tracing::warn!(path = %path.display(), "deleting a stored-traces file without its Parquet file");
+        fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+    }
+    let mut segments = BTreeMap::new();
+    for &generation in &parquet_files {
+        if !sidecars.contains(&generation) {
+            rebuild_sidecar(segment_dir, generation)?;
+        }
+        let (segment, keys) = Segment::open(&segment_path(segment_dir, generation), generation, hasher)?;
+        for (row, key) in keys.into_iter().enumerate() {
+            locations.insert(key, Location { generation, row: row as u32 });
+        }
+        segments.insert(generation, Arc::new(segment));
+    }
     sync_dir(segment_dir)?;
     Ok(segments)
+}
+
+/// Writes the sidecar of a segment from its Parquet file (temporary file, fsync, rename).
+fn rebuild_sidecar(segment_dir: &Path, generation: u64) -> Result<(), StoreError> {
+    let parquet = segment_path(segment_dir, generation);
+    tracing::warn!(path = %parquet.display(), "rebuilding the missing stored-traces file of a segment");
+    let traces = read_parquet_traces(&parquet)?;
+    let path = stored_path(segment_dir, generation);
+    let temporary = temporary_path(&path);
+    write_stored(&temporary, &traces.iter().collect::<Vec<_>>())?;
+    fs::rename(&temporary, &path).map_err(|e| StoreError::io(&path, e))
 }
 
 /// Replays the WAL files no segment covers into memtables (oldest first), deleting the covered ones.

@@ -412,3 +412,119 @@ fn a_failed_fsync_fails_the_append_and_poisons_later_writes() {
     assert!(matches!(store.flush(), Err(StoreError::Poisoned { .. })));
     assert_eq!(all_traces(&store), vec![make_trace(1)]);
 }
+
+/// Which files of generation 1 a crash left behind, and which traces must then be stored.
+struct CrashState {
+    what: &'static str,
+    parquet: bool,
+    sidecar: bool,
+    wal: bool,
+    survives: bool,
+}
+
+#[test]
+fn a_crash_at_any_step_of_sealing_or_retention_loses_and_duplicates_nothing() {
+    let cases = [
+        CrashState {
+            what: "the sidecar renamed, the Parquet file not",
+            parquet: false,
+            sidecar: true,
+            wal: true,
+            survives: true,
+        },
+        CrashState {
+            what: "the Parquet file renamed, the sidecar not",
+            parquet: true,
+            sidecar: false,
+            wal: true,
+            survives: true,
+        },
+        CrashState {
+            what: "both renamed, the WAL not deleted",
+            parquet: true,
+            sidecar: true,
+            wal: true,
+            survives: true,
+        },
+        CrashState {
+            what: "a segment without its sidecar (older format)",
+            parquet: true,
+            sidecar: false,
+            wal: false,
+            survives: true,
+        },
+        CrashState {
+            what: "retention deleted the Parquet file only",
+            parquet: false,
+            sidecar: true,
+            wal: false,
+            survives: false,
+        },
+    ];
+    let traces: Vec<Trace> = (0..700).map(make_trace).collect();
+    let sealed = tempfile::tempdir().unwrap();
+    let unsealed = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(config(sealed.path(), 100_000)).unwrap();
+        store.append_blocking(traces.clone()).unwrap();
+        copy_dir(&sealed.path().join("store"), &unsealed.path().join("store"));
+        store.flush().unwrap();
+    }
+    for case in cases {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&sealed.path().join("store"), &dir.path().join("store"));
+        std::fs::remove_file(dir.path().join("store/LOCK")).unwrap();
+        if case.wal {
+            let wal = |dir: &Path| dir.join("store/wal/00000000000000000001.wal");
+            std::fs::copy(wal(unsealed.path()), wal(dir.path())).unwrap();
+        }
+        let segments = dir.path().join("store/segments");
+        if !case.parquet {
+            std::fs::remove_file(segments.join("00000000000000000001.parquet")).unwrap();
+        }
+        if !case.sidecar {
+            std::fs::remove_file(segments.join("00000000000000000001.traces")).unwrap();
+        }
+        let expected = if case.survives { sorted(traces.clone()) } else { Vec::new() };
+        for reopen in 0..2 {
+            let store = Store::open(config(dir.path(), 100_000)).unwrap();
+            store.flush().unwrap();
+            assert_eq!(all_traces(&store), expected, "{}, open {reopen}", case.what);
+            assert_eq!(store.stats().traces, expected.len() as u64, "{}, open {reopen}", case.what);
+            let probe = &traces[123];
+            let found = store.get(&probe.project_id, &probe.trace_id).unwrap();
+            assert_eq!(found.as_ref(), case.survives.then_some(probe), "{}", case.what);
+        }
+        let wal_files = std::fs::read_dir(dir.path().join("store/wal")).unwrap().count();
+        let segment_files = std::fs::read_dir(&segments).unwrap().count();
+        assert_eq!(wal_files, 1, "{}: only the fresh memtable's WAL file remains", case.what);
+        assert_eq!(segment_files, if case.survives { 2 } else { 0 }, "{}", case.what);
+    }
+}
+
+#[test]
+fn a_damaged_sidecar_block_is_reported_as_corruption_not_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces: Vec<Trace> = (0..300).map(make_trace).collect();
+    {
+        let store = Store::open(config(dir.path(), 100_000)).unwrap();
+        store.append_blocking(traces.clone()).unwrap();
+        store.flush().unwrap();
+    }
+    let sidecar = dir.path().join("store/segments/00000000000000000001.traces");
+    let mut bytes = std::fs::read(&sidecar).unwrap();
+    // A byte in the middle of the blocks (the sidecar of 300 rows has no dictionary).
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&sidecar, bytes).unwrap();
+    let store = Store::open(config(dir.path(), 100_000)).unwrap();
+    let fetched: Vec<_> = traces.iter().map(|t| store.get(&t.project_id, &t.trace_id)).collect();
+    assert!(fetched.iter().any(|result| matches!(result, Err(StoreError::Corrupt { .. }))));
+    assert!(fetched.iter().all(|result| match result {
+        Ok(found) => found.as_ref().is_some_and(|trace| traces.contains(trace)),
+        Err(error) => matches!(error, StoreError::Corrupt { .. }),
+    }));
+    let queries = PROJECTS.iter().flat_map(|project| [false, true].map(|data| everything(project, data)));
+    let results: Vec<_> = queries.map(|query| store.query(&query)).collect();
+    assert!(results.iter().any(|result| matches!(result, Err(StoreError::Corrupt { .. }))));
+}

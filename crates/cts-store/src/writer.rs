@@ -4,7 +4,8 @@
 use crate::error::StoreError;
 use crate::memtable::Memtable;
 use crate::segment::{segment_path, write_segment, Segment};
-use crate::store::{sync_dir, AppendOutcome, Location, Shared};
+use crate::store::{sync_dir, temporary_path, AppendOutcome, Location, Shared};
+use crate::stored::{stored_path, write_stored};
 use crate::wal::{wal_path, EncodedBatch, SinkFactory, WalSink};
 use cts_model::Trace;
 use std::collections::HashSet;
@@ -248,18 +249,30 @@ pub(crate) fn run_sealer(shared: &Shared, commands: mpsc::Receiver<SealCommand>)
     }
 }
 
-/// Writes the segment of a memtable (temp file, fsync, rename, fsync dir), makes it visible in place
-/// of the memtable, then deletes the WAL file it covers.
+/// Writes the segment of a memtable: the sidecar and the Parquet file (each a temporary file, fsynced,
+/// then renamed: sidecar first), fsyncs the directory, makes the segment visible in place of the
+/// memtable, then deletes the WAL file it covers.
 fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
     let generation = memtable.generation;
     let segment_dir = &shared.layout.segment_dir;
     let path = segment_path(segment_dir, generation);
-    let temporary = path.with_extension("parquet.tmp");
+    let stored = stored_path(segment_dir, generation);
     let traces: Vec<&Trace> = memtable.sorted().collect();
-    write_segment(&temporary, &traces, generation)?;
-    fs::rename(&temporary, &path).map_err(|e| StoreError::io(&path, e))?;
+    // The two files are encoded in parallel: sealing then keeps up with ingest when a core is free.
+    let stored_temporary = temporary_path(&stored);
+    let parquet_temporary = temporary_path(&path);
+    let (stored_written, parquet_written) = std::thread::scope(|scope| {
+        let stored_writer = scope.spawn(|| write_stored(&stored_temporary, &traces));
+        let parquet_written = write_segment(&parquet_temporary, &traces, generation);
+        (stored_writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), parquet_written)
+    });
+    stored_written?;
+    parquet_written?;
+    for (temporary, path) in [(&stored_temporary, &stored), (&parquet_temporary, &path)] {
+        fs::rename(temporary, path).map_err(|e| StoreError::io(path, e))?;
+    }
     sync_dir(segment_dir)?;
-    let (segment, keys) = Segment::open(&path, generation, &shared.hasher)?;
+    let (segment, keys) = Segment::from_sorted(&path, generation, &traces, &shared.hasher)?;
     {
         let mut state = shared.state.write();
         state.sealing.retain(|sealing| !Arc::ptr_eq(sealing, memtable));

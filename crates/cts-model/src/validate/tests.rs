@@ -151,3 +151,56 @@ proptest! {
         prop_assert_eq!(back, trace);
     }
 }
+
+#[test]
+fn trace_id_in_other_uuid_forms_is_normalised() {
+    let expected = "5e2b1e4c-2f3a-4b5c-8d9e-0a1b2c3d4e5f";
+    for id in [
+        expected,
+        "5E2B1E4C-2F3A-4B5C-8D9E-0A1B2C3D4E5F",
+        "5e2b1e4c2f3a4b5c8d9e0a1b2c3d4e5f",
+        "{5e2b1e4c-2f3a-4b5c-8d9e-0a1b2c3d4e5f}",
+        "urn:uuid:5E2B1E4C-2F3A-4B5C-8D9E-0A1B2C3D4E5F",
+    ] {
+        assert_eq!(check(with("trace_id", json!(id))).unwrap().trace_id, expected, "{id}");
+    }
+}
+
+#[test]
+fn code_is_stored_as_three_digits() {
+    for (code, expected) in [(json!("404"), "404"), (json!(503), "503"), (json!(200.0), "")] {
+        match check(with("code", code.clone())) {
+            Ok(trace) => assert_eq!(trace.code.as_deref(), Some(expected), "{code}"),
+            Err(err) => assert!(expected.is_empty() && err.field == "code", "{code}: {err}"),
+        }
+    }
+    for refused in [json!("+99"), json!("20 "), json!(" 200"), json!("600"), json!(-200)] {
+        assert_eq!(check(with("code", refused.clone())).unwrap_err().field, "code", "{refused}");
+    }
+}
+
+#[test]
+fn c1_control_characters_are_refused_in_text_and_allowed_line_breaks_in_messages() {
+    assert_eq!(check(with("resource_name", json!("a\u{85}b"))).unwrap_err().field, "resource_name");
+    assert_eq!(check(with("resource_name", json!("a\u{7f}"))).unwrap_err().field, "resource_name");
+    assert!(
+        check(with("resource_name", json!("a\u{a0}\u{c2}b"))).is_ok(),
+        "U+00A0 and U+00C2 are not control characters"
+    );
+    assert!(check(with("message", json!("line\r\nbreak\ttab"))).is_ok());
+    assert_eq!(check(with("message", json!("bell\u{7}"))).unwrap_err().field, "message");
+    let mut v = valid();
+    v["user"]["invoked_by"] = json!(["ok", "not\u{9f}ok"]);
+    assert_eq!(check(v).unwrap_err().field, "user.invoked_by");
+}
+
+proptest! {
+    #[test]
+    fn control_char_scan_agrees_with_char_is_control(text in "(\\PC|[\\x00-\\x1f\\x7f-\\u{a0}]){0,40}") {
+        prop_assert_eq!(has_control_char(&text, |_| false), text.chars().any(char::is_control));
+        prop_assert_eq!(
+            has_control_char(&text, |b| matches!(b, b'\n' | b'\r' | b'\t')),
+            text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        );
+    }
+}
