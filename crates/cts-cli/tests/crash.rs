@@ -1,63 +1,18 @@
 //! Kills `cts serve` with SIGKILL while clients ingest, restarts it, and
 //! checks that every acknowledged trace is there exactly once.
 
-use cts_client::{Client, Credentials};
+mod common;
+
+use common::{Server, ACCESS_KEY};
+use cts_client::Client;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const ACCESS_KEY: &str = "CRASHTESTACCESSKEY01";
-const SECRET_KEY: &str = "crash-test-secret-key-0123456789abcdefgh";
-const PROJECT_ID: &str = "11112222333344445555666677778888";
 const CLIENTS: usize = 4;
 const BATCH: usize = 50;
 const KILLS: usize = 3;
-
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    async fn start(data_dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_cts"))
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("CTS_ADMIN_ACCESS_KEY", ACCESS_KEY)
-            .env("CTS_ADMIN_SECRET_KEY", SECRET_KEY)
-            .env("CTS_PROJECT_ID", PROJECT_ID)
-            .env("CTS_DOMAIN_ID", "99990000999900009999000099990000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting cts serve");
-        let server = Server { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if server.client().health().await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("cts serve did not become healthy");
-    }
-
-    fn client(&self) -> Client {
-        let credentials =
-            Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into(), project_id: PROJECT_ID.into() };
-        Client::new(&self.endpoint, credentials).unwrap()
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
 
 fn batch() -> Vec<Value> {
     (0..BATCH)
