@@ -17,7 +17,9 @@ mod list_traces;
 mod request_id;
 
 pub use error::{ApiError, ErrorBody};
-pub use ingest::{validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST};
+pub use ingest::{
+    validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST,
+};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 
 use axum::extract::DefaultBodyLimit;
