@@ -1,12 +1,13 @@
 //! Trace identity: the (project_id, trace_id) pair every trace is unique on, as a 128-bit key.
 //!
-//! The key is two independent SipHash values under per-process random keys, so the global
+//! The key is two independent aHash values under per-process random keys, so the global
 //! id -> location map costs 16 bytes of key per trace instead of the two strings. Two different
 //! ids share a key with probability about n²/2¹²⁹ (≈ 10⁻²⁷ for a billion traces), and the random
 //! keys make collisions impossible to aim at. `Store::get` still compares the stored ids.
 
+use ahash::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The identity of a trace within the store (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

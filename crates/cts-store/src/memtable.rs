@@ -1,5 +1,6 @@
 //! The recent traces, in memory: queryable as soon as their WAL write is durable.
 
+use crate::ids::IdKey;
 use crate::plan::{FieldIndexes, Plan};
 use crate::query::SortKey;
 use cts_model::Trace;
@@ -14,6 +15,8 @@ const SCAN_RATIO: usize = 8;
 pub(crate) struct Memtable {
     pub generation: u64,
     traces: Vec<Trace>,
+    /// The identity key of each row (computed once, on the appending thread).
+    keys: Vec<IdKey>,
     order: BTreeMap<SortKey, u32>,
     indexes: FieldIndexes,
     min_time: i64,
@@ -41,6 +44,7 @@ impl Memtable {
         Memtable {
             generation,
             traces: Vec::new(),
+            keys: Vec::new(),
             order: BTreeMap::new(),
             indexes: FieldIndexes::default(),
             min_time: i64::MAX,
@@ -61,8 +65,9 @@ impl Memtable {
     }
 
     /// Adds a trace (the caller has checked it is new); returns its row.
-    pub(crate) fn push(&mut self, trace: Trace) -> u32 {
+    pub(crate) fn push(&mut self, trace: Trace, key: IdKey) -> u32 {
         let row = u32::try_from(self.traces.len()).expect("a memtable holds fewer than 2^32 traces");
+        self.keys.push(key);
         self.indexes.add_trace(&trace, row);
         self.order.insert(SortKey::of(&trace), row);
         self.min_time = self.min_time.min(trace.time);
@@ -75,9 +80,24 @@ impl Memtable {
         &self.traces[row as usize]
     }
 
-    /// The traces in (time, trace_id) order, as a segment stores them.
-    pub(crate) fn sorted(&self) -> impl Iterator<Item = &Trace> {
-        self.order.values().map(|&row| self.trace(row))
+    pub(crate) fn key(&self, row: u32) -> IdKey {
+        self.keys[row as usize]
+    }
+
+    pub(crate) fn indexes(&self) -> &FieldIndexes {
+        &self.indexes
+    }
+
+    /// The rows in (time, trace_id) order, as a segment stores them.
+    pub(crate) fn sorted_rows(&self) -> Vec<u32> {
+        self.order.values().copied().collect()
+    }
+
+    /// Reserves room for `additional` more traces (a memtable grows to a known size: reserving
+    /// once saves copying the traces at every doubling).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.traces.reserve(additional);
+        self.keys.reserve(additional);
     }
 
     /// Appends up to `plan.limit` newest matching candidates.

@@ -98,9 +98,11 @@ pub(crate) fn kind_of(trace_type: TraceType) -> &'static str {
 }
 
 /// Postings of one field: value -> row numbers in increasing order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FieldIndex {
-    postings: HashMap<Box<str>, Vec<u32>>,
+    /// aHash under per-process random keys: several times cheaper than SipHash on short values
+    /// (every trace indexes 12 of them), still keyed so values cannot be chosen to collide.
+    postings: HashMap<Box<str>, Vec<u32>, ahash::RandomState>,
 }
 
 impl FieldIndex {
@@ -123,10 +125,25 @@ impl FieldIndex {
         self.postings.values_mut().for_each(Vec::shrink_to_fit);
         self.postings.shrink_to_fit();
     }
+
+    /// The same postings with every row renumbered to `new_row[row]` (a permutation), each list
+    /// ascending again.
+    fn renumbered(&self, new_row: &[u32]) -> FieldIndex {
+        let postings = self
+            .postings
+            .iter()
+            .map(|(value, rows)| {
+                let mut renumbered: Vec<u32> = rows.iter().map(|&row| new_row[row as usize]).collect();
+                renumbered.sort_unstable();
+                (value.clone(), renumbered)
+            })
+            .collect();
+        FieldIndex { postings }
+    }
 }
 
 /// One index per [`FilterField`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FieldIndexes([FieldIndex; FilterField::ALL.len()]);
 
 impl FieldIndexes {
@@ -157,6 +174,12 @@ impl FieldIndexes {
 
     pub(crate) fn shrink_to_fit(&mut self) {
         self.0.iter_mut().for_each(FieldIndex::shrink_to_fit);
+    }
+
+    /// The indexes with every row renumbered to `new_row[row]` (a permutation of the rows): a
+    /// memtable's indexes in its segment's row order, without hashing any value again.
+    pub(crate) fn renumbered(&self, new_row: &[u32]) -> FieldIndexes {
+        FieldIndexes(self.0.each_ref().map(|index| index.renumbered(new_row)))
     }
 }
 

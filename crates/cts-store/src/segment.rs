@@ -9,13 +9,13 @@
 use crate::columns::{blank_trace, Access, Storage, COLUMNS, TIME_COLUMN, TRACE_ID_COLUMN};
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdKey};
-use crate::memtable::Candidate;
+use crate::memtable::{Candidate, Memtable};
 use crate::plan::{FieldIndexes, FilterField, Plan};
 use crate::stored::{stored_path, StoredTraces};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use cts_model::Trace;
@@ -26,6 +26,7 @@ use parquet::file::metadata::{KeyValue, PageIndexPolicy, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::schema::types::ColumnPath;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -110,7 +111,12 @@ pub(crate) fn write_segment(path: &Path, traces: &[&Trace], generation: u64) -> 
         properties = match column.access {
             Access::Int64 { .. } => properties.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
             Access::Text { storage: Storage::Dictionary, .. } => properties.set_column_dictionary_enabled(path, true),
-            Access::Bool { .. } | Access::Text { storage: Storage::Plain, .. } | Access::TextList { .. } => properties,
+            // Min/max of free-form or random values prune nothing: only the sort key keeps them.
+            Access::Text { storage: Storage::Plain, .. } if column.name != COLUMNS[TRACE_ID_COLUMN].name => {
+                properties.set_column_statistics_enabled(path, EnabledStatistics::None)
+            }
+            Access::TextList { .. } => properties.set_column_statistics_enabled(path, EnabledStatistics::None),
+            Access::Bool { .. } | Access::Text { storage: Storage::Plain, .. } => properties,
         };
     }
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
@@ -130,7 +136,14 @@ fn to_record_batch(traces: &[&Trace]) -> RecordBatch {
             match column.access {
                 Access::Int64 { get, .. } => Arc::new(Int64Array::from_iter_values(traces.iter().map(|t| get(t)))),
                 Access::Bool { get, .. } => Arc::new(BooleanArray::from_iter(traces.iter().map(|t| Some(get(t))))),
-                Access::Text { get, .. } => Arc::new(StringArray::from_iter(traces.iter().map(|t| get(t)))),
+                Access::Text { get, .. } => {
+                    // Sized up front: growing the value buffer row by row copies it over and over.
+                    let values: Vec<Option<Cow<'_, str>>> = traces.iter().map(|t| get(t)).collect();
+                    let bytes = values.iter().flatten().map(|value| value.len()).sum();
+                    let mut builder = StringBuilder::with_capacity(values.len(), bytes);
+                    values.iter().for_each(|value| builder.append_option(value.as_deref()));
+                    Arc::new(builder.finish())
+                }
                 Access::TextList { get, .. } => {
                     let mut builder = ListBuilder::new(StringBuilder::new());
                     for trace in traces {
@@ -266,24 +279,27 @@ impl Segment {
         Ok((segment, keys))
     }
 
-    /// The segment just written from `traces` (its rows, in order): the indexes are built from the
-    /// traces instead of being read back.
-    pub(crate) fn from_sorted(
+    /// The segment just written from `memtable`, whose rows in segment order are `rows` (see
+    /// [`Memtable::sorted_rows`]): its indexes are the memtable's, renumbered, instead of being read
+    /// back or rebuilt. Also returns the identity key of each row.
+    pub(crate) fn from_memtable(
         path: &Path,
-        generation: u64,
-        traces: &[&Trace],
-        hasher: &IdHasher,
+        memtable: &Memtable,
+        rows: &[u32],
     ) -> Result<(Segment, Vec<IdKey>), StoreError> {
+        let generation = memtable.generation;
         let parquet_bytes = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?.len();
         let stored = StoredTraces::open(&stored_path(path.parent().unwrap_or(Path::new(".")), generation))?;
         let mut segment = Segment::empty(generation, path, parquet_bytes, stored);
-        let mut keys = Vec::with_capacity(traces.len());
-        for (row, trace) in traces.iter().enumerate() {
+        let mut segment_row = vec![0; rows.len()];
+        let mut keys = Vec::with_capacity(rows.len());
+        for (segment_index, &row) in rows.iter().enumerate() {
+            let trace = memtable.trace(row);
             segment.push_key(trace.time, &trace.trace_id)?;
-            segment.indexes.add_trace(trace, row as u32);
-            keys.push(hasher.key(&trace.project_id, &trace.trace_id));
+            keys.push(memtable.key(row));
+            segment_row[row as usize] = segment_index as u32;
         }
-        segment.indexes.shrink_to_fit();
+        segment.indexes = memtable.indexes().renumbered(&segment_row);
         segment.check_rows()?;
         Ok((segment, keys))
     }

@@ -245,8 +245,10 @@ impl Store {
 
     fn submit(&self, traces: Vec<Trace>) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
         let encoded = EncodedBatch::encode(&traces);
+        let hasher = &self.shared().hasher;
+        let keys = traces.iter().map(|trace| hasher.key(&trace.project_id, &trace.trace_id)).collect();
         let (done, receiver) = oneshot::channel();
-        self.send(Command::Append { traces, encoded, done })?;
+        self.send(Command::Append { traces, keys, encoded, done })?;
         Ok(receiver)
     }
 
@@ -514,7 +516,7 @@ fn recover_wal(
         for trace in wal::recover(&path)? {
             let key = hasher.key(&trace.project_id, &trace.trace_id);
             locations.entry(key).or_insert_with(|| {
-                let row = memtable.push(trace);
+                let row = memtable.push(trace, key);
                 Location { generation, row }
             });
         }

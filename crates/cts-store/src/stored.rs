@@ -39,7 +39,7 @@ const ZSTD_LEVEL: i32 = 1;
 /// Upper bound on the size of the trained dictionary.
 const DICTIONARY_BYTES: usize = 32 << 10;
 /// At most this many records (spread over the segment) train the dictionary.
-const DICTIONARY_SAMPLES: usize = 1024;
+const DICTIONARY_SAMPLES: usize = 512;
 /// Segments with fewer rows get no dictionary (training needs enough samples).
 const DICTIONARY_MIN_ROWS: usize = 512;
 const MAGIC: &[u8; 8] = b"CTSTRC01";

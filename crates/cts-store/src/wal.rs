@@ -1,12 +1,15 @@
 //! The write-ahead log: framing, the sink the writer thread writes to, and recovery.
 //!
 //! One WAL file per memtable generation, `wal/<generation:020>.wal`. A file is a sequence of records
-//! `[u32 LE payload length][u32 LE crc32c(payload)][payload]`, the payload being the trace's JSON
-//! (`serde_json` of [`cts_model::Trace`]). Recovery keeps every complete record and truncates the file
+//! `[u32 LE payload length][u32 LE crc32c(payload)][payload]`, the payload being the byte
+//! [`BINARY_PAYLOAD`] then the trace's binary record (see [`crate::record`], the sidecar's encoding).
+//! Payloads of WAL files written before the binary records are the trace's JSON (`serde_json` of
+//! [`cts_model::Trace`], always starting with `{`) and still replay. Recovery keeps every complete record and truncates the file
 //! at the first bad one (zero or oversized length, short read, CRC mismatch): that is a write torn by a
 //! crash, and its append was never acknowledged.
 
 use crate::error::StoreError;
+use crate::record::{decode_whole, encode_trace};
 use cts_model::Trace;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -16,6 +19,10 @@ use std::path::{Path, PathBuf};
 pub(crate) const HEADER_LEN: usize = 8;
 /// Records longer than this are treated as corrupt (a trace is at most ~200 KiB of JSON).
 pub(crate) const MAX_RECORD_LEN: usize = 16 << 20;
+/// The first byte of a payload holding a binary record.
+const BINARY_PAYLOAD: u8 = 1;
+/// The first byte of a payload holding JSON (WAL files written before the binary records).
+const JSON_PAYLOAD: u8 = b'{';
 
 /// Where the writer thread puts WAL bytes. The file implementation is the only one outside tests;
 /// tests substitute failing sinks to check that a failed write or fsync fails the append.
@@ -75,9 +82,10 @@ impl EncodedBatch {
 pub(crate) fn encode_record(trace: &Trace, out: &mut Vec<u8>) {
     let header_at = out.len();
     out.extend_from_slice(&[0; HEADER_LEN]);
-    serde_json::to_writer(&mut *out, trace).expect("a Trace always serialises");
+    out.push(BINARY_PAYLOAD);
+    encode_trace(trace, out);
     let payload = &out[header_at + HEADER_LEN..];
-    let len = u32::try_from(payload.len()).expect("a trace's JSON is shorter than 4 GiB");
+    let len = u32::try_from(payload.len()).expect("a trace's record is shorter than 4 GiB");
     let crc = crc32c::crc32c(payload);
     out[header_at..header_at + 4].copy_from_slice(&len.to_le_bytes());
     out[header_at + 4..header_at + HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
@@ -113,8 +121,13 @@ fn decode_records(bytes: &[u8], path: &Path) -> Result<(Vec<Trace>, usize), Stor
         if crc32c::crc32c(payload) != crc {
             break;
         }
-        let trace = serde_json::from_slice(payload)
-            .map_err(|e| StoreError::corrupt(path, format!("record at byte {at} is not a trace: {e}")))?;
+        let trace = match payload[0] {
+            BINARY_PAYLOAD => decode_whole(&payload[1..]),
+            JSON_PAYLOAD => serde_json::from_slice(payload).map_err(|e| e.to_string()),
+            other => Err(format!("unknown payload type {other}")),
+        };
+        let trace = trace
+            .map_err(|reason| StoreError::corrupt(path, format!("record at byte {at} is not a trace: {reason}")))?;
         traces.push(trace);
         at += HEADER_LEN + len;
     }

@@ -2,6 +2,7 @@
 //! sealer (memtable -> segment).
 
 use crate::error::StoreError;
+use crate::ids::IdKey;
 use crate::memtable::Memtable;
 use crate::segment::{segment_path, write_segment, Segment};
 use crate::store::{sync_dir, temporary_path, AppendOutcome, Location, Shared};
@@ -16,17 +17,19 @@ use tokio::sync::oneshot;
 
 /// At most this many commands are committed with one fsync.
 const MAX_GROUP: usize = 256;
+/// A new memtable reserves room for its traces up to this many (larger ones grow as they fill).
+const MAX_RESERVED_ROWS: usize = 1 << 17;
 
 pub(crate) enum Command {
     Append {
         traces: Vec<Trace>,
+        /// The identity key of each trace.
+        keys: Vec<IdKey>,
         encoded: EncodedBatch,
         done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
     /// Seal the memtable now; `done` is answered once every pending seal has finished.
-    Rotate {
-        done: oneshot::Sender<Result<(), StoreError>>,
-    },
+    Rotate { done: oneshot::Sender<Result<(), StoreError>> },
 }
 
 pub(crate) enum SealCommand {
@@ -48,6 +51,7 @@ pub(crate) struct Writer {
 
 struct PendingAppend {
     traces: Vec<Trace>,
+    keys: Vec<IdKey>,
     encoded: EncodedBatch,
     done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
@@ -91,11 +95,10 @@ impl Writer {
             let mut seen = HashSet::new();
             for append in &appends {
                 let flags: Vec<bool> = append
-                    .traces
+                    .keys
                     .iter()
                     .enumerate()
-                    .map(|(index, trace)| {
-                        let key = self.shared.hasher.key(&trace.project_id, &trace.trace_id);
+                    .map(|(index, &key)| {
                         let new = !state.locations.contains_key(&key) && seen.insert(key);
                         if new {
                             self.buffer.extend_from_slice(append.encoded.record(index));
@@ -127,10 +130,9 @@ impl Writer {
             let state = &mut *state;
             for (append, flags) in appends.into_iter().zip(is_new) {
                 let mut outcome = AppendOutcome::default();
-                for (trace, new) in append.traces.into_iter().zip(flags) {
+                for ((trace, key), new) in append.traces.into_iter().zip(append.keys).zip(flags) {
                     if new {
-                        let key = self.shared.hasher.key(&trace.project_id, &trace.trace_id);
-                        let row = state.memtable.push(trace);
+                        let row = state.memtable.push(trace, key);
                         state.locations.insert(key, Location { generation: self.generation, row });
                         outcome.stored += 1;
                     } else {
@@ -166,7 +168,9 @@ impl Writer {
         self.generation = generation;
         let sealed = {
             let mut state = self.shared.state.write();
-            let full = std::mem::replace(&mut state.memtable, Memtable::new(generation));
+            let mut next = Memtable::new(generation);
+            next.reserve(self.shared.config.memtable_max_traces.min(MAX_RESERVED_ROWS));
+            let full = std::mem::replace(&mut state.memtable, next);
             let full = Arc::new(full);
             state.sealing.push(full.clone());
             full
@@ -204,7 +208,9 @@ pub(crate) fn run_writer(mut writer: Writer, commands: mpsc::Receiver<Command>) 
         let mut appends = Vec::new();
         for command in group {
             match command {
-                Command::Append { traces, encoded, done } => appends.push(PendingAppend { traces, encoded, done }),
+                Command::Append { traces, keys, encoded, done } => {
+                    appends.push(PendingAppend { traces, keys, encoded, done })
+                }
                 Command::Rotate { done } => {
                     writer.commit(std::mem::take(&mut appends));
                     let rotated = match writer.poisoned() {
@@ -257,7 +263,8 @@ fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
     let segment_dir = &shared.layout.segment_dir;
     let path = segment_path(segment_dir, generation);
     let stored = stored_path(segment_dir, generation);
-    let traces: Vec<&Trace> = memtable.sorted().collect();
+    let rows = memtable.sorted_rows();
+    let traces: Vec<&Trace> = rows.iter().map(|&row| memtable.trace(row)).collect();
     // The two files are encoded in parallel: sealing then keeps up with ingest when a core is free.
     let stored_temporary = temporary_path(&stored);
     let parquet_temporary = temporary_path(&path);
@@ -272,7 +279,7 @@ fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
         fs::rename(temporary, path).map_err(|e| StoreError::io(path, e))?;
     }
     sync_dir(segment_dir)?;
-    let (segment, keys) = Segment::from_sorted(&path, generation, &traces, &shared.hasher)?;
+    let (segment, keys) = Segment::from_memtable(&path, memtable, &rows)?;
     {
         let mut state = shared.state.write();
         state.sealing.retain(|sealing| !Arc::ptr_eq(sealing, memtable));

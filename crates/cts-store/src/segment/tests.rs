@@ -20,14 +20,39 @@ fn every_field_round_trips_through_a_segment() {
     assert_eq!(read_parquet_traces(&path).unwrap(), traces);
     let hasher = IdHasher::default();
     let (segment, keys) = Segment::open(&path, 7, &hasher).unwrap();
-    let (_, sorted_keys) = Segment::from_sorted(&path, 7, &traces.iter().collect::<Vec<_>>(), &hasher).unwrap();
-    assert_eq!(keys, sorted_keys);
+    let expected_keys: Vec<IdKey> = traces.iter().map(|t| hasher.key(&t.project_id, &t.trace_id)).collect();
+    assert_eq!(keys, expected_keys);
     let all: Vec<u32> = (0..700).collect();
     assert_eq!(segment.fetch(&all).unwrap(), traces);
     let some = [0, 5, 6, 7, 300, 699];
     let fetched = segment.fetch(&some).unwrap();
     assert_eq!(fetched, some.iter().map(|&row| traces[row as usize].clone()).collect::<Vec<_>>());
     assert_eq!(segment.trace_id(300), traces[300].trace_id);
+}
+
+/// Sealing renumbers the memtable's indexes into row order instead of rebuilding them: they must be
+/// exactly what opening the segment builds from its Parquet file.
+#[test]
+fn a_sealed_memtable_has_the_indexes_and_keys_its_segment_gets_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("7.parquet");
+    let hasher = IdHasher::default();
+    let mut memtable = Memtable::new(7);
+    for trace in (0..900).map(make_trace) {
+        let key = hasher.key(&trace.project_id, &trace.trace_id);
+        memtable.push(trace, key);
+    }
+    let rows = memtable.sorted_rows();
+    assert_ne!(rows, (0..900).collect::<Vec<u32>>(), "the insertion order must differ from the row order");
+    let sorted: Vec<&Trace> = rows.iter().map(|&row| memtable.trace(row)).collect();
+    write_segment(&path, &sorted, 7).unwrap();
+    crate::stored::write_stored(&stored_path(dir.path(), 7), &sorted).unwrap();
+    let (opened, opened_keys) = Segment::open(&path, 7, &hasher).unwrap();
+    let (sealed, sealed_keys) = Segment::from_memtable(&path, &memtable, &rows).unwrap();
+    assert_eq!(sealed_keys, opened_keys);
+    assert_eq!(sealed.indexes, opened.indexes);
+    assert_eq!(sealed.times, opened.times);
+    assert_eq!((sealed.id_text, sealed.id_ends), (opened.id_text, opened.id_ends));
 }
 
 #[test]

@@ -58,13 +58,43 @@ fn recovery_truncates_a_record_with_a_bad_crc_or_length_and_everything_after_it(
     }
 }
 
-#[test]
-fn a_valid_record_that_is_not_a_trace_is_corruption_not_a_torn_tail() {
-    let payload = b"{\"not\":\"a trace\"}";
+/// Frames `payload` as a WAL record with a valid CRC.
+fn framed(payload: &[u8]) -> Vec<u8> {
     let mut bytes = (payload.len() as u32).to_le_bytes().to_vec();
     bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
     bytes.extend_from_slice(payload);
-    assert!(matches!(decode_records(&bytes, Path::new("x.wal")), Err(StoreError::Corrupt { .. })));
+    bytes
+}
+
+#[test]
+fn a_valid_record_that_is_not_a_trace_is_corruption_not_a_torn_tail() {
+    let mut record = vec![BINARY_PAYLOAD];
+    encode_trace(&make_trace(1), &mut record);
+    let payloads: [(&str, Vec<u8>); 4] = [
+        ("JSON that is not a trace", b"{\"not\":\"a trace\"}".to_vec()),
+        ("truncated binary record", record[..record.len() - 1].to_vec()),
+        ("binary record with trailing bytes", [record.as_slice(), &[0]].concat()),
+        ("unknown payload type", [&[7u8][..], &record[1..]].concat()),
+    ];
+    for (name, payload) in payloads {
+        let decoded = decode_records(&framed(&payload), Path::new("x.wal"));
+        assert!(matches!(decoded, Err(StoreError::Corrupt { .. })), "{name}");
+    }
+}
+
+/// WAL files written before the binary records hold JSON payloads: they replay, also mixed with
+/// binary records after an upgrade.
+#[test]
+fn json_records_of_older_wal_files_still_replay() {
+    let traces: Vec<Trace> = (0..4).map(make_trace).collect();
+    let mut bytes = Vec::new();
+    for trace in &traces[..2] {
+        bytes.extend_from_slice(&framed(&serde_json::to_vec(trace).unwrap()));
+    }
+    bytes.extend_from_slice(&EncodedBatch::encode(&traces[2..]).bytes);
+    let (decoded, len) = decode_records(&bytes, Path::new("x.wal")).unwrap();
+    assert_eq!(decoded, traces);
+    assert_eq!(len, bytes.len());
 }
 
 proptest::proptest! {
