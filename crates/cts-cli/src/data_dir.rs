@@ -1,4 +1,4 @@
-//! Opening a data directory: its identities and its trace store.
+//! Opening a data directory: its identities, its trackers and its trace store.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -25,4 +25,14 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut store_config = StoreConfig::new(&config.data_dir);
     store_config.retention_ms = config.retention.as_millis() as i64;
     Store::open(store_config).context("opening the trace store")
+}
+
+/// Opens the trackers of every project (each gets its management tracker at first start).
+pub fn open_resources(config: &Config, iam: &cts_iam::Iam) -> anyhow::Result<cts_resources::Resources> {
+    let projects: Vec<_> = iam
+        .projects()
+        .iter()
+        .map(|project| cts_resources::ProjectScope { project_id: &project.id, domain_id: &project.domain_id })
+        .collect();
+    cts_resources::Resources::open(&config.data_dir, &projects).context("opening the trackers")
 }

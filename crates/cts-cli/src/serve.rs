@@ -2,7 +2,7 @@
 //! SIGTERM (`cts_server::serve` then seals the memtable).
 
 use crate::config::{Config, RawSettings};
-use crate::data_dir::{open_iam, open_store};
+use crate::data_dir::{open_iam, open_resources, open_store};
 use anyhow::Context;
 use clap::Args;
 use cts_store::Store;
@@ -37,8 +37,9 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
     let iam = open_iam(config)?;
+    let resources = open_resources(config, &iam)?;
     let store = open_store(config)?;
-    let state = cts_server::AppState::new(store.clone(), Arc::new(iam));
+    let state = cts_server::AppState::new(store.clone(), Arc::new(iam), Arc::new(resources));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

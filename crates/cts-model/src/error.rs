@@ -22,6 +22,30 @@ pub enum ErrorCode {
     NotFound,
     /// The service cannot take writes now (overloaded, disk full, shutting down).
     Unavailable,
+    /// The project has as many trackers as it may have.
+    TrackerQuotaExceeded,
+    /// The management tracker exists already (there is exactly one).
+    ManagementTrackerExists,
+    /// `tracker_type` is not system or data (or names a type the call cannot act on).
+    InvalidTrackerType,
+    /// `tracker_name` is not 1-32 of `[A-Za-z0-9_-]` starting with a letter or digit.
+    InvalidTrackerName,
+    /// The management tracker is named `system`.
+    ManagementTrackerName,
+    /// `status` is not enabled or disabled.
+    InvalidTrackerStatus,
+    /// `data_bucket` was sent for the management tracker.
+    DataBucketOnManagementTracker,
+    /// A data tracker may not be named `system`.
+    DataTrackerNamedSystem,
+    /// A tracker of that name exists already.
+    TrackerExists,
+    /// No such tracker.
+    TrackerNotFound,
+    /// `obs_info.file_prefix_name` is invalid.
+    InvalidFilePrefix,
+    /// A bucket name is invalid.
+    InvalidBucketName,
 }
 
 impl ErrorCode {
@@ -35,6 +59,18 @@ impl ErrorCode {
             ErrorCode::QueryFailed => "CTS.0300",
             ErrorCode::NotFound => "CTS.0404",
             ErrorCode::Unavailable => "CTS.0503",
+            ErrorCode::TrackerQuotaExceeded => "CTS.0200",
+            ErrorCode::ManagementTrackerExists => "CTS.0201",
+            ErrorCode::InvalidTrackerType => "CTS.0202",
+            ErrorCode::InvalidTrackerName => "CTS.0203",
+            ErrorCode::ManagementTrackerName => "CTS.0204",
+            ErrorCode::InvalidTrackerStatus => "CTS.0205",
+            ErrorCode::DataBucketOnManagementTracker => "CTS.0206",
+            ErrorCode::DataTrackerNamedSystem => "CTS.0207",
+            ErrorCode::TrackerExists => "CTS.0208",
+            ErrorCode::TrackerNotFound => "CTS.0214",
+            ErrorCode::InvalidFilePrefix => "CTS.0218",
+            ErrorCode::InvalidBucketName => "CTS.0231",
         }
     }
 }

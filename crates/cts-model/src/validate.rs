@@ -186,12 +186,15 @@ fn check_identifier(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// Tracker names: 1-32 of `[A-Za-z0-9-_]`, not starting with `_` or `-`.
-fn check_tracker_name(name: String) -> Result<String, ValidationError> {
-    let valid = !name.is_empty()
+pub fn is_valid_tracker_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 32
         && !name.starts_with(['_', '-'])
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-    if valid {
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+fn check_tracker_name(name: String) -> Result<String, ValidationError> {
+    if is_valid_tracker_name(&name) {
         Ok(name)
     } else {
         Err(ValidationError::new(

@@ -9,6 +9,7 @@ use axum::Json;
 use cts_iam::AuthError;
 use cts_model::ErrorCode;
 use cts_query::QueryError;
+use cts_resources::ResourceError;
 use cts_store::StoreError;
 use serde::Serialize;
 
@@ -35,6 +36,11 @@ pub enum ApiError {
     WriteFailed(#[source] StoreError),
     #[error("read failed: {0}")]
     ReadFailed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A tracker (or tag) operation refused, or its state file failing.
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error("the request's task failed: {0}")]
+    TaskFailed(#[source] tokio::task::JoinError),
 }
 
 /// The error body of every failed request.
@@ -58,7 +64,41 @@ impl ApiError {
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, ErrorCode::QueryFailed),
             ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
+            ApiError::TaskFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
+            ApiError::Resource(error) => {
+                let bad_request = |code| (StatusCode::BAD_REQUEST, code);
+                match error {
+                    ResourceError::QuotaExceeded { .. } => bad_request(ErrorCode::TrackerQuotaExceeded),
+                    ResourceError::ManagementTrackerExists => bad_request(ErrorCode::ManagementTrackerExists),
+                    ResourceError::InvalidTrackerType(_) | ResourceError::SystemTrackerNotDeletable => {
+                        bad_request(ErrorCode::InvalidTrackerType)
+                    }
+                    ResourceError::InvalidTrackerName(_) => bad_request(ErrorCode::InvalidTrackerName),
+                    ResourceError::ManagementTrackerName(_) => bad_request(ErrorCode::ManagementTrackerName),
+                    ResourceError::InvalidStatus(_) => bad_request(ErrorCode::InvalidTrackerStatus),
+                    ResourceError::DataBucketOnManagementTracker => {
+                        bad_request(ErrorCode::DataBucketOnManagementTracker)
+                    }
+                    ResourceError::DataTrackerNamedSystem => bad_request(ErrorCode::DataTrackerNamedSystem),
+                    ResourceError::TrackerExists(_) => bad_request(ErrorCode::TrackerExists),
+                    ResourceError::TrackerNotFound { .. } | ResourceError::TrackerIdNotFound(_) => {
+                        (StatusCode::NOT_FOUND, ErrorCode::TrackerNotFound)
+                    }
+                    ResourceError::InvalidFilePrefix(_) => bad_request(ErrorCode::InvalidFilePrefix),
+                    ResourceError::InvalidBucketName { .. } => bad_request(ErrorCode::InvalidBucketName),
+                    ResourceError::InvalidField { .. } => bad_request(ErrorCode::InvalidBody),
+                    ResourceError::Write { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
+                    ResourceError::Read { .. } | ResourceError::Corrupt { .. } => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed)
+                    }
+                }
+            }
         }
+    }
+
+    /// Whether the failure is cts's own (logged as an error, answered opaquely).
+    fn is_internal(&self) -> bool {
+        self.status_and_code().0.is_server_error()
     }
 
     /// What the client is told: enough to fix its request, nothing about internals.
@@ -74,6 +114,14 @@ impl ApiError {
             ApiError::InvalidParameter { name, reason } => format!("invalid parameter {name}: {reason}"),
             ApiError::WriteFailed(_) => "the traces could not be stored; nothing was acknowledged".to_owned(),
             ApiError::ReadFailed(_) => "the traces could not be read".to_owned(),
+            ApiError::TaskFailed(_) => "the request failed inside cts".to_owned(),
+            ApiError::Resource(error) if self.is_internal() => {
+                format!(
+                    "the trackers could not be {}",
+                    if matches!(error, ResourceError::Write { .. }) { "saved; nothing changed" } else { "read" }
+                )
+            }
+            ApiError::Resource(error) => error.to_string(),
         }
     }
 }
@@ -82,7 +130,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         match &self {
-            ApiError::WriteFailed(_) | ApiError::ReadFailed(_) => {
+            _ if self.is_internal() => {
                 tracing::error!(error = %self, error_code = code.as_str(), "request failed inside cts");
             }
             ApiError::Unauthenticated(_) | ApiError::WrongProject { .. } => {
@@ -143,6 +191,14 @@ mod tests {
             (ApiError::ReadFailed(Box::new(store_failure())), 500, "CTS.0005"),
             (QueryError::UnknownMarker("m".into()).into(), 400, "CTS.0300"),
             (QueryError::Store(store_failure()).into(), 500, "CTS.0005"),
+            (resource_write_failure().into(), 500, "CTS.0004"),
+            (
+                ResourceError::Corrupt { path: "/secret/state.json".into(), reason: "eof".into() }.into(),
+                500,
+                "CTS.0005",
+            ),
+            (ResourceError::SystemTrackerNotDeletable.into(), 400, "CTS.0202"),
+            (ResourceError::TrackerIdNotFound("id".into()).into(), 404, "CTS.0214"),
         ];
         for (error, status, code) in cases {
             let (actual_status, actual_code) = error.status_and_code();
@@ -150,9 +206,20 @@ mod tests {
         }
     }
 
+    fn resource_write_failure() -> ResourceError {
+        ResourceError::Write {
+            path: "/secret/data/resources/state.json".into(),
+            source: std::io::Error::other("disk on fire"),
+        }
+    }
+
     #[test]
     fn internal_failures_are_opaque_to_clients() {
-        for error in [ApiError::WriteFailed(store_failure()), ApiError::ReadFailed(Box::new(store_failure()))] {
+        for error in [
+            ApiError::WriteFailed(store_failure()),
+            ApiError::ReadFailed(Box::new(store_failure())),
+            resource_write_failure().into(),
+        ] {
             let message = error.client_message();
             assert!(!message.contains("disk") && !message.contains("/secret"), "{message}");
             assert!(error.to_string().contains("disk on fire"), "the log line keeps the cause");

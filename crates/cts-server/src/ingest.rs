@@ -4,14 +4,15 @@
 //! stored once (the store is idempotent on trace ids).
 
 use crate::error::ApiError;
+use crate::extract::non_empty_json;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use cts_iam::Principal;
-use cts_model::{Trace, TraceInput, ValidationError};
+use cts_model::{ErrorCode, Trace, TraceInput, ValidationError};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -195,14 +196,12 @@ pub(crate) async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    if !is_json(&headers) {
-        return Err(ApiError::UnsupportedMediaType);
+    let body = non_empty_json(&headers, body)?;
+    let mut batch = validate_batch(&body, &principal.project_id, cts_model::now_ms())?;
+    if batch.valid.iter().any(Trace::is_data) {
+        batch = require_data_trackers(batch, &state.resources.data_tracker_names(&principal.project_id));
     }
-    let body = body?;
-    if body.is_empty() {
-        return Err(ApiError::InvalidBody("the request body is empty".to_owned()));
-    }
-    let ValidatedBatch { valid, rejected } = validate_batch(&body, &principal.project_id, cts_model::now_ms())?;
+    let ValidatedBatch { valid, rejected } = batch;
     let accepted = valid.iter().map(|trace| AcceptedTrace { trace_id: trace.trace_id.clone() }).collect();
     if !valid.is_empty() {
         let outcome = state.store.append(valid).await.map_err(ApiError::WriteFailed)?;
@@ -211,13 +210,34 @@ pub(crate) async fn ingest(
     Ok(Json(IngestResponse { accepted, rejected }))
 }
 
-/// `application/json`, with or without parameters such as `charset`.
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+/// Moves every data trace whose `tracker_name` is not one of the project's
+/// `data_trackers` from the valid traces to the rejected ones (CTS.0214),
+/// keeping request indices and their order.
+fn require_data_trackers(batch: ValidatedBatch, data_trackers: &[String]) -> ValidatedBatch {
+    let ValidatedBatch { valid, rejected } = batch;
+    let mut checked = ValidatedBatch { valid: Vec::with_capacity(valid.len()), rejected: Vec::new() };
+    let mut rejected = rejected.into_iter().peekable();
+    let mut index = 0;
+    for trace in valid {
+        // The valid traces fill the request indices the rejected ones leave.
+        while let Some(earlier) = rejected.next_if(|earlier| earlier.index == index) {
+            checked.rejected.push(earlier);
+            index += 1;
+        }
+        match trace.tracker_name.as_deref() {
+            Some(name) if trace.is_data() && !data_trackers.iter().any(|tracker| tracker == name) => {
+                checked.rejected.push(RejectedTrace {
+                    index,
+                    error_code: ErrorCode::TrackerNotFound.as_str(),
+                    error_msg: format!("tracker_name: the project has no data tracker named {name}"),
+                })
+            }
+            _ => checked.valid.push(trace),
+        }
+        index += 1;
+    }
+    checked.rejected.extend(rejected);
+    checked
 }
 
 #[cfg(test)]
@@ -327,21 +347,27 @@ mod tests {
     }
 
     #[test]
-    fn json_content_types() {
-        let cases = [
-            (Some("application/json"), true),
-            (Some("application/json; charset=utf-8"), true),
-            (Some("Application/JSON;charset=UTF-8"), true),
-            (Some("application/jsonx"), false),
-            (Some("text/plain"), false),
-            (None, false),
-        ];
-        for (content_type, expected) in cases {
-            let mut headers = HeaderMap::new();
-            if let Some(value) = content_type {
-                headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
-            }
-            assert_eq!(is_json(&headers), expected, "{content_type:?}");
-        }
+    fn data_traces_without_their_data_tracker_are_rejected_in_place() {
+        let data = |n: u32, tracker: &str| {
+            let mut trace = trace(n);
+            trace["trace_type"] = json!("ObsSDK");
+            trace["tracker_name"] = json!(tracker);
+            trace
+        };
+        let body = envelope(vec![
+            json!(1),
+            data(1, "orders"),
+            data(2, "billing"),
+            json!({"trace_name": "x"}),
+            trace(3),
+            data(4, "billing"),
+            json!(null),
+        ]);
+        let batch = validate_batch(body.as_bytes(), PROJECT_ID, NOW).unwrap();
+        let checked = require_data_trackers(batch, &["orders".to_owned()]);
+        let valid: Vec<_> = checked.valid.iter().map(|t| t.trace_id.chars().last().unwrap()).collect();
+        assert_eq!(valid, ['1', '3']);
+        let rejected: Vec<_> = checked.rejected.iter().map(|r| (r.index, r.error_code)).collect();
+        assert_eq!(rejected, [(0, "CTS.0003"), (2, "CTS.0214"), (3, "CTS.0003"), (5, "CTS.0214"), (6, "CTS.0003")]);
     }
 }

@@ -4,6 +4,11 @@
 //! - `GET /health`: unsigned, `{"status":"ok"}`.
 //! - `POST /v3/{project_id}/traces`: ingest (cts's own API; CTS has no public write call).
 //! - `GET /v3/{project_id}/traces`: ListTraces, as the Huawei Cloud SDK calls it.
+//! - `POST`/`PUT /v3/{project_id}/tracker`, `GET`/`DELETE /v3/{project_id}/trackers`:
+//!   CreateTracker, UpdateTracker, ListTrackers, DeleteTracker (`trackers.rs`).
+//! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
+//!   BatchCreateResourceTags, BatchDeleteResourceTags (`resource_tags.rs`).
+//! - `GET /v3/{project_id}/quotas`, `GET /v3/{project_id}/operations`: ListQuotas, ListOperations.
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
 //! signature whose access key belongs to `{project_id}`. Every failure is
@@ -12,9 +17,13 @@
 
 mod auth;
 mod error;
+mod extract;
 mod ingest;
 mod list_traces;
+mod operations;
 mod request_id;
+mod resource_tags;
+mod trackers;
 
 pub use error::{ApiError, ErrorBody};
 pub use ingest::{
@@ -24,9 +33,10 @@ pub use request_id::{RequestId, REQUEST_ID_HEADER};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use cts_iam::Iam;
+use cts_resources::Resources;
 use cts_store::{Store, StoreError};
 use std::future::Future;
 use std::sync::Arc;
@@ -40,11 +50,12 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub struct AppState {
     pub store: Store,
     pub iam: Arc<Iam>,
+    pub resources: Arc<Resources>,
 }
 
 impl AppState {
-    pub fn new(store: Store, iam: Arc<Iam>) -> AppState {
-        AppState { store, iam }
+    pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
+        AppState { store, iam, resources }
     }
 }
 
@@ -52,6 +63,12 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let v3 = Router::new()
         .route("/v3/{project_id}/traces", get(list_traces::list_traces).post(ingest::ingest))
+        .route("/v3/{project_id}/tracker", post(trackers::create_tracker).put(trackers::update_tracker))
+        .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
+        .route("/v3/{project_id}/quotas", get(trackers::list_quotas))
+        .route("/v3/{project_id}/operations", get(operations::list_operations))
+        .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/create", post(resource_tags::create_tags))
+        .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/delete", delete(resource_tags::delete_tags))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/health", get(health))

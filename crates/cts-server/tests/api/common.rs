@@ -1,20 +1,31 @@
-//! A server state on a temporary data dir with a known admin, and signed requests.
+//! A server state on a temporary data dir with a known admin (and a second
+//! project with its own key), and signed requests.
 
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{Request, Response, StatusCode};
 use cts_iam::sign::{canonical_query_string, complete_headers, sign_request, SignedRequest};
-use cts_iam::{Bootstrap, Iam};
+use cts_iam::{Bootstrap, Iam, MasterKey};
+use cts_resources::{ProjectScope, Resources};
+use cts_server::app;
 use cts_server::AppState;
 use cts_store::{Store, StoreConfig};
+use serde_json::json;
+use serde_json::Value;
+use std::path::Path;
 use std::sync::Arc;
+use tower::ServiceExt;
 
 pub const ACCESS_KEY: &str = "TESTADMINACCESSKEY01";
 pub const SECRET_KEY: &str = "test-secret-key-0123456789-abcdefghijklm";
 pub const PROJECT_ID: &str = "0123456789abcdef0123456789abcdef";
+/// A second project of the same domain, with its own access key.
+pub const OTHER_ACCESS_KEY: &str = "TESTOTHERACCESSKEY02";
+pub const OTHER_SECRET_KEY: &str = "other-secret-key-0123456789-abcdefghijk";
+pub const OTHER_PROJECT_ID: &str = "fedcba9876543210fedcba9876543210";
 
 pub struct Harness {
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 pub fn harness() -> Harness {
@@ -27,8 +38,42 @@ pub fn harness() -> Harness {
         domain_id: None,
         master_key: None,
     };
+    Iam::open(dir.path(), bootstrap.clone()).unwrap();
+    add_other_project(dir.path());
     let (iam, _) = Iam::open(dir.path(), bootstrap).unwrap();
-    Harness { state: AppState::new(store, Arc::new(iam)), _dir: dir }
+    let resources = open_resources(dir.path(), &iam);
+    Harness { state: AppState::new(store, Arc::new(iam), Arc::new(resources)), dir }
+}
+
+/// The trackers of both projects, as `cts serve` opens them.
+pub fn open_resources(data_dir: &Path, iam: &Iam) -> Resources {
+    let projects: Vec<_> = iam
+        .projects()
+        .iter()
+        .map(|project| ProjectScope { project_id: &project.id, domain_id: &project.domain_id })
+        .collect();
+    Resources::open(data_dir, &projects).unwrap()
+}
+
+/// Adds [`OTHER_PROJECT_ID`] and a user holding [`OTHER_ACCESS_KEY`] to the
+/// stored identities (cts has no API for projects yet).
+fn add_other_project(data_dir: &Path) {
+    let path = data_dir.join("iam").join("state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let domain_id = state["domains"][0]["id"].as_str().unwrap().to_owned();
+    let sealed = MasterKey::load(data_dir, None).unwrap().seal(OTHER_SECRET_KEY, OTHER_ACCESS_KEY);
+    let push = |state: &mut serde_json::Value, list: &str, value: serde_json::Value| {
+        state[list].as_array_mut().unwrap().push(value);
+    };
+    push(&mut state, "projects", json!({"id": OTHER_PROJECT_ID, "name": "other", "domain_id": domain_id}));
+    push(&mut state, "users", json!({"id": "other-user", "name": "other", "domain_id": domain_id, "role": "admin"}));
+    push(
+        &mut state,
+        "access_keys",
+        json!({"access_key": OTHER_ACCESS_KEY, "user_id": "other-user", "project_id": OTHER_PROJECT_ID,
+               "sealed_secret_key": sealed, "created_at_ms": 0}),
+    );
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
 }
 
 /// What to sign and send; `tamper` changes the signed request afterwards.
@@ -106,4 +151,19 @@ pub fn trace_json(trace_name: &str, time: i64) -> serde_json::Value {
         "time": time,
         "user": {"name": "alice"},
     })
+}
+
+/// Sends `request` through the whole router: status, response (body taken out) and body as JSON
+/// (or as a JSON string when it is not JSON).
+pub async fn send(harness: &Harness, request: Request<Body>) -> (StatusCode, Response<Body>, Value) {
+    let response = app(harness.state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, Response::from_parts(parts, Body::empty()), json)
+}
+
+pub fn error_code(body: &Value) -> &str {
+    body["error_code"].as_str().unwrap_or("<none>")
 }

@@ -1,27 +1,13 @@
 //! The HTTP API driven in-process with `oneshot`: status codes and CTS error
 //! codes of bad requests, error body shapes, authentication, ingest then list.
 
-use crate::common::{harness, trace_json, Call, Harness, PROJECT_ID};
+use crate::common::{error_code, harness, send, trace_json, Call, PROJECT_ID};
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode};
-use cts_server::{app, MAX_BODY_BYTES, MAX_TRACES_PER_REQUEST};
+use axum::http::{Request, StatusCode};
+use cts_server::{MAX_BODY_BYTES, MAX_TRACES_PER_REQUEST};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const TRACES_PATH: &str = "/v3/0123456789abcdef0123456789abcdef/traces";
-
-async fn send(harness: &Harness, request: Request<Body>) -> (StatusCode, Response<Body>, Value) {
-    let response = app(harness.state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, Response::from_parts(parts, Body::empty()), json)
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error_code"].as_str().unwrap_or("<none>")
-}
 
 fn ingest_body(traces: Vec<Value>) -> Vec<u8> {
     serde_json::to_vec(&json!({ "traces": traces })).unwrap()
