@@ -15,12 +15,23 @@ const SCAN_RATIO: usize = 8;
 pub(crate) struct Memtable {
     pub generation: u64,
     traces: Vec<Trace>,
+    /// Where the binary record of each row lies in `chunks` (the sidecar is written from these bytes).
+    records: Vec<RecordRef>,
+    /// The bytes the records lie in: a group commit's WAL buffer, or a recovered WAL file's records.
+    chunks: Vec<Vec<u8>>,
     /// The identity key of each row (computed once, on the appending thread).
     keys: Vec<IdKey>,
     order: BTreeMap<SortKey, u32>,
     indexes: FieldIndexes,
     min_time: i64,
     max_time: i64,
+}
+
+/// Where a row's binary record lies: `range` in chunk `chunk` (see [`Memtable::add_chunk`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordRef {
+    pub chunk: usize,
+    pub range: std::ops::Range<usize>,
 }
 
 /// A result candidate: its key and where it lives (`part` is the caller's index of the part).
@@ -44,6 +55,8 @@ impl Memtable {
         Memtable {
             generation,
             traces: Vec::new(),
+            records: Vec::new(),
+            chunks: Vec::new(),
             keys: Vec::new(),
             order: BTreeMap::new(),
             indexes: FieldIndexes::default(),
@@ -64,10 +77,18 @@ impl Memtable {
         (self.min_time, self.max_time)
     }
 
-    /// Adds a trace (the caller has checked it is new); returns its row.
-    pub(crate) fn push(&mut self, trace: Trace, key: IdKey) -> u32 {
+    /// Keeps `chunk`, bytes holding binary records of traces pushed next; returns its number.
+    pub(crate) fn add_chunk(&mut self, chunk: Vec<u8>) -> usize {
+        self.chunks.push(chunk);
+        self.chunks.len() - 1
+    }
+
+    /// Adds a trace (the caller has checked it is new) and where its binary record lies (in a chunk
+    /// already added); returns its row.
+    pub(crate) fn push(&mut self, trace: Trace, key: IdKey, record: RecordRef) -> u32 {
         let row = u32::try_from(self.traces.len()).expect("a memtable holds fewer than 2^32 traces");
         self.keys.push(key);
+        self.records.push(record);
         self.indexes.add_trace(&trace, row);
         self.order.insert(SortKey::of(&trace), row);
         self.min_time = self.min_time.min(trace.time);
@@ -78,6 +99,12 @@ impl Memtable {
 
     pub(crate) fn trace(&self, row: u32) -> &Trace {
         &self.traces[row as usize]
+    }
+
+    /// The binary record of a row (see [`crate::record`]).
+    pub(crate) fn record(&self, row: u32) -> &[u8] {
+        let record = &self.records[row as usize];
+        &self.chunks[record.chunk][record.range.clone()]
     }
 
     pub(crate) fn key(&self, row: u32) -> IdKey {
@@ -97,6 +124,7 @@ impl Memtable {
     /// once saves copying the traces at every doubling).
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.traces.reserve(additional);
+        self.records.reserve(additional);
         self.keys.reserve(additional);
     }
 

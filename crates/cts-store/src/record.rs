@@ -108,6 +108,31 @@ fn take_text<'a>(bytes: &mut &'a [u8], len: u64) -> Result<&'a str, String> {
     std::str::from_utf8(text).map_err(|e| e.to_string())
 }
 
+/// Binary records back to back (recovered WAL records, a sidecar being rebuilt, tests).
+#[derive(Debug, Default)]
+pub(crate) struct RecordBuffer {
+    pub bytes: Vec<u8>,
+    /// End offset in `bytes` of each record.
+    ends: Vec<usize>,
+}
+
+impl RecordBuffer {
+    pub(crate) fn push_trace(&mut self, trace: &Trace) {
+        encode_trace(trace, &mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Where record `index` lies in `bytes`.
+    pub(crate) fn range(&self, index: usize) -> std::ops::Range<usize> {
+        (if index == 0 { 0 } else { self.ends[index - 1] })..self.ends[index]
+    }
+
+    /// Every record, in order.
+    pub(crate) fn records(&self) -> Vec<&[u8]> {
+        (0..self.ends.len()).map(|index| &self.bytes[self.range(index)]).collect()
+    }
+}
+
 /// Decodes a record that must span all of `record`.
 pub(crate) fn decode_whole(mut record: &[u8]) -> Result<Trace, String> {
     let trace = decode_trace(&mut record)?;

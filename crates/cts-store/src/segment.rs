@@ -26,7 +26,6 @@ use parquet::file::metadata::{KeyValue, PageIndexPolicy, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::schema::types::ColumnPath;
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -122,45 +121,81 @@ pub(crate) fn write_segment(path: &Path, traces: &[&Trace], generation: u64) -> 
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
     let mut writer =
         ArrowWriter::try_new(file, schema(), Some(properties.build())).map_err(|e| StoreError::parquet(path, e))?;
+    let mut batches = BatchBuilder::new();
     for chunk in traces.chunks(BATCH_ROWS) {
-        writer.write(&to_record_batch(chunk)).map_err(|e| StoreError::parquet(path, e))?;
+        writer.write(&batches.build(chunk)).map_err(|e| StoreError::parquet(path, e))?;
     }
     let file = writer.into_inner().map_err(|e| StoreError::parquet(path, e))?;
     file.sync_all().map_err(|e| StoreError::io(path, e))
 }
 
-fn to_record_batch(traces: &[&Trace]) -> RecordBatch {
-    let arrays: Vec<ArrayRef> = COLUMNS
-        .iter()
-        .map(|column| -> ArrayRef {
-            match column.access {
-                Access::Int64 { get, .. } => Arc::new(Int64Array::from_iter_values(traces.iter().map(|t| get(t)))),
-                Access::Bool { get, .. } => Arc::new(BooleanArray::from_iter(traces.iter().map(|t| Some(get(t))))),
-                Access::Text { get, .. } => {
-                    // Sized up front: growing the value buffer row by row copies it over and over.
-                    let values: Vec<Option<Cow<'_, str>>> = traces.iter().map(|t| get(t)).collect();
-                    let bytes = values.iter().flatten().map(|value| value.len()).sum();
-                    let mut builder = StringBuilder::with_capacity(values.len(), bytes);
-                    values.iter().for_each(|value| builder.append_option(value.as_deref()));
-                    Arc::new(builder.finish())
-                }
-                Access::TextList { get, .. } => {
-                    let mut builder = ListBuilder::new(StringBuilder::new());
-                    for trace in traces {
-                        match get(trace) {
-                            Some(items) => {
-                                items.iter().for_each(|item| builder.values().append_value(item));
-                                builder.append(true);
-                            }
-                            None => builder.append(false),
+/// Builds the record batches of a segment. Rows are appended one trace at a time to every column's
+/// builder: each trace (and the strings it points to) is read once, while it is in cache, instead of
+/// once per column. Text builders start with the previous batch's byte count, so they rarely regrow.
+struct BatchBuilder {
+    /// Bytes of each text column in the previous batch (0 for the other columns).
+    text_bytes: Vec<usize>,
+}
+
+/// One column's values while a batch is built.
+enum ColumnBuilder {
+    Int64(Vec<i64>),
+    Bool(Vec<bool>),
+    Text(StringBuilder),
+    TextList(ListBuilder<StringBuilder>),
+}
+
+impl BatchBuilder {
+    fn new() -> BatchBuilder {
+        BatchBuilder { text_bytes: vec![0; COLUMNS.len()] }
+    }
+
+    fn build(&mut self, traces: &[&Trace]) -> RecordBatch {
+        let rows = traces.len();
+        let mut builders: Vec<ColumnBuilder> = COLUMNS
+            .iter()
+            .zip(&self.text_bytes)
+            .map(|(column, &bytes)| match column.access {
+                Access::Int64 { .. } => ColumnBuilder::Int64(Vec::with_capacity(rows)),
+                Access::Bool { .. } => ColumnBuilder::Bool(Vec::with_capacity(rows)),
+                Access::Text { .. } => ColumnBuilder::Text(StringBuilder::with_capacity(rows, bytes)),
+                Access::TextList { .. } => ColumnBuilder::TextList(ListBuilder::new(StringBuilder::new())),
+            })
+            .collect();
+        for trace in traces {
+            for (column, builder) in COLUMNS.iter().zip(&mut builders) {
+                match (&column.access, builder) {
+                    (Access::Int64 { get, .. }, ColumnBuilder::Int64(values)) => values.push(get(trace)),
+                    (Access::Bool { get, .. }, ColumnBuilder::Bool(values)) => values.push(get(trace)),
+                    (Access::Text { get, .. }, ColumnBuilder::Text(values)) => values.append_option(get(trace)),
+                    (Access::TextList { get, .. }, ColumnBuilder::TextList(lists)) => match get(trace) {
+                        Some(items) => {
+                            items.iter().for_each(|item| lists.values().append_value(item));
+                            lists.append(true);
                         }
-                    }
-                    Arc::new(builder.finish())
+                        None => lists.append(false),
+                    },
+                    _ => unreachable!("each builder is made from its column's access"),
                 }
             }
-        })
-        .collect();
-    RecordBatch::try_new(schema(), arrays).expect("arrays built from the segment schema")
+        }
+        let arrays: Vec<ArrayRef> = builders
+            .into_iter()
+            .zip(&mut self.text_bytes)
+            .map(|(builder, text_bytes)| -> ArrayRef {
+                match builder {
+                    ColumnBuilder::Int64(values) => Arc::new(Int64Array::from(values)),
+                    ColumnBuilder::Bool(values) => Arc::new(BooleanArray::from(values)),
+                    ColumnBuilder::Text(mut values) => {
+                        *text_bytes = values.values_slice().len();
+                        Arc::new(values.finish())
+                    }
+                    ColumnBuilder::TextList(mut lists) => Arc::new(lists.finish()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema(), arrays).expect("arrays built from the segment schema")
+    }
 }
 
 /// A segment file shared by concurrent readers; reads are positional (`pread`), so readers never

@@ -3,9 +3,10 @@
 
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdMap};
-use crate::memtable::{Candidate, Memtable};
+use crate::memtable::{Candidate, Memtable, RecordRef};
 use crate::plan::Plan;
 use crate::query::TraceQuery;
+use crate::record::RecordBuffer;
 use crate::segment::{read_parquet_traces, segment_path, Segment};
 use crate::stored::{stored_path, write_stored};
 use crate::wal::{self, open_file_sink, wal_path, EncodedBatch, SinkFactory};
@@ -491,10 +492,11 @@ fn open_segments(
 fn rebuild_sidecar(segment_dir: &Path, generation: u64) -> Result<(), StoreError> {
     let parquet = segment_path(segment_dir, generation);
     tracing::warn!(path = %parquet.display(), "rebuilding the missing stored-traces file of a segment");
-    let traces = read_parquet_traces(&parquet)?;
+    let mut records = RecordBuffer::default();
+    read_parquet_traces(&parquet)?.iter().for_each(|trace| records.push_trace(trace));
     let path = stored_path(segment_dir, generation);
     let temporary = temporary_path(&path);
-    write_stored(&temporary, &traces.iter().collect::<Vec<_>>())?;
+    write_stored(&temporary, &records.records())?;
     fs::rename(&temporary, &path).map_err(|e| StoreError::io(&path, e))
 }
 
@@ -513,10 +515,16 @@ fn recover_wal(
             continue;
         }
         let mut memtable = Memtable::new(generation);
-        for trace in wal::recover(&path)? {
+        let traces = wal::recover(&path)?;
+        // The memtable keeps each trace's binary record (JSON records of older WAL files are re-encoded).
+        let mut records = RecordBuffer::default();
+        traces.iter().for_each(|trace| records.push_trace(trace));
+        let ranges: Vec<_> = (0..traces.len()).map(|index| records.range(index)).collect();
+        let chunk = memtable.add_chunk(records.bytes);
+        for (trace, range) in traces.into_iter().zip(ranges) {
             let key = hasher.key(&trace.project_id, &trace.trace_id);
             locations.entry(key).or_insert_with(|| {
-                let row = memtable.push(trace, key);
+                let row = memtable.push(trace, key, RecordRef { chunk, range });
                 Location { generation, row }
             });
         }

@@ -21,6 +21,8 @@ pub(crate) const HEADER_LEN: usize = 8;
 pub(crate) const MAX_RECORD_LEN: usize = 16 << 20;
 /// The first byte of a payload holding a binary record.
 const BINARY_PAYLOAD: u8 = 1;
+/// Where the binary record starts in a framed record written by [`encode_record`].
+pub(crate) const RECORD_START: usize = HEADER_LEN + 1;
 /// The first byte of a payload holding JSON (WAL files written before the binary records).
 const JSON_PAYLOAD: u8 = b'{';
 

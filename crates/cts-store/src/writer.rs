@@ -3,11 +3,11 @@
 
 use crate::error::StoreError;
 use crate::ids::IdKey;
-use crate::memtable::Memtable;
+use crate::memtable::{Memtable, RecordRef};
 use crate::segment::{segment_path, write_segment, Segment};
 use crate::store::{sync_dir, temporary_path, AppendOutcome, Location, Shared};
 use crate::stored::{stored_path, write_stored};
-use crate::wal::{wal_path, EncodedBatch, SinkFactory, WalSink};
+use crate::wal::{wal_path, EncodedBatch, SinkFactory, WalSink, RECORD_START};
 use cts_model::Trace;
 use std::collections::HashSet;
 use std::fs;
@@ -45,8 +45,6 @@ pub(crate) struct Writer {
     sink_factory: Arc<SinkFactory>,
     generation: u64,
     sealer: mpsc::Sender<SealCommand>,
-    /// The bytes of one group commit (reused).
-    buffer: Vec<u8>,
 }
 
 struct PendingAppend {
@@ -64,7 +62,7 @@ impl Writer {
         generation: u64,
         sealer: mpsc::Sender<SealCommand>,
     ) -> Writer {
-        Writer { shared, sink, sink_factory, generation, sealer, buffer: Vec::new() }
+        Writer { shared, sink, sink_factory, generation, sealer }
     }
 
     fn poisoned(&self) -> Option<StoreError> {
@@ -88,8 +86,8 @@ impl Writer {
             return;
         }
         // Which traces are new: not stored yet and not earlier in this group.
-        self.buffer.clear();
         let mut is_new: Vec<Vec<bool>> = Vec::with_capacity(appends.len());
+        let mut new_bytes = 0;
         {
             let state = self.shared.state.read();
             let mut seen = HashSet::new();
@@ -100,20 +98,28 @@ impl Writer {
                     .enumerate()
                     .map(|(index, &key)| {
                         let new = !state.locations.contains_key(&key) && seen.insert(key);
-                        if new {
-                            self.buffer.extend_from_slice(append.encoded.record(index));
-                        }
+                        new_bytes += if new { append.encoded.record(index).len() } else { 0 };
                         new
                     })
                     .collect();
                 is_new.push(flags);
             }
         }
+        // The WAL bytes of the group; the memtable then keeps them as the new traces' binary records.
+        let mut buffer = Vec::with_capacity(new_bytes);
+        let mut record_ranges = Vec::new();
+        for (append, flags) in appends.iter().zip(&is_new) {
+            for (index, _) in flags.iter().enumerate().filter(|(_, &new)| new) {
+                let start = buffer.len();
+                buffer.extend_from_slice(append.encoded.record(index));
+                record_ranges.push(start + RECORD_START..buffer.len());
+            }
+        }
         let path = wal_path(&self.shared.layout.wal_dir, self.generation);
-        let written = if self.buffer.is_empty() {
+        let written = if buffer.is_empty() {
             Ok(())
         } else {
-            self.sink.append(&self.buffer).and_then(|()| self.sink.sync()).map_err(|e| StoreError::io(&path, e))
+            self.sink.append(&buffer).and_then(|()| self.sink.sync()).map_err(|e| StoreError::io(&path, e))
         };
         if let Err(error) = written {
             tracing::error!(%error, "WAL write failed; refusing further writes");
@@ -128,11 +134,14 @@ impl Writer {
         {
             let mut state = self.shared.state.write();
             let state = &mut *state;
+            let chunk = state.memtable.add_chunk(buffer);
+            let mut record_ranges = record_ranges.into_iter();
             for (append, flags) in appends.into_iter().zip(is_new) {
                 let mut outcome = AppendOutcome::default();
                 for ((trace, key), new) in append.traces.into_iter().zip(append.keys).zip(flags) {
                     if new {
-                        let row = state.memtable.push(trace, key);
+                        let range = record_ranges.next().expect("a record range for each new trace");
+                        let row = state.memtable.push(trace, key, RecordRef { chunk, range });
                         state.locations.insert(key, Location { generation: self.generation, row });
                         outcome.stored += 1;
                     } else {
@@ -265,11 +274,12 @@ fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
     let stored = stored_path(segment_dir, generation);
     let rows = memtable.sorted_rows();
     let traces: Vec<&Trace> = rows.iter().map(|&row| memtable.trace(row)).collect();
+    let records: Vec<&[u8]> = rows.iter().map(|&row| memtable.record(row)).collect();
     // The two files are encoded in parallel: sealing then keeps up with ingest when a core is free.
     let stored_temporary = temporary_path(&stored);
     let parquet_temporary = temporary_path(&path);
     let (stored_written, parquet_written) = std::thread::scope(|scope| {
-        let stored_writer = scope.spawn(|| write_stored(&stored_temporary, &traces));
+        let stored_writer = scope.spawn(|| write_stored(&stored_temporary, &records));
         let parquet_written = write_segment(&parquet_temporary, &traces, generation);
         (stored_writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), parquet_written)
     });

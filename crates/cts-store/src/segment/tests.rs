@@ -1,4 +1,6 @@
 use super::*;
+use crate::memtable::RecordRef;
+use crate::record::RecordBuffer;
 use crate::tests::make_trace;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -8,7 +10,9 @@ fn write_sorted(path: &Path, count: u64) -> Vec<Trace> {
     traces.sort_by_key(crate::SortKey::of);
     let rows: Vec<&Trace> = traces.iter().collect();
     write_segment(path, &rows, 7).unwrap();
-    crate::stored::write_stored(&stored_path(path.parent().unwrap(), 7), &rows).unwrap();
+    let mut records = RecordBuffer::default();
+    traces.iter().for_each(|trace| records.push_trace(trace));
+    crate::stored::write_stored(&stored_path(path.parent().unwrap(), 7), &records.records()).unwrap();
     traces
 }
 
@@ -38,15 +42,21 @@ fn a_sealed_memtable_has_the_indexes_and_keys_its_segment_gets_at_open() {
     let path = dir.path().join("7.parquet");
     let hasher = IdHasher::default();
     let mut memtable = Memtable::new(7);
-    for trace in (0..900).map(make_trace) {
+    let traces: Vec<Trace> = (0..900).map(make_trace).collect();
+    let mut records = RecordBuffer::default();
+    traces.iter().for_each(|trace| records.push_trace(trace));
+    let ranges: Vec<_> = (0..traces.len()).map(|index| records.range(index)).collect();
+    let chunk = memtable.add_chunk(records.bytes);
+    for (trace, range) in traces.into_iter().zip(ranges) {
         let key = hasher.key(&trace.project_id, &trace.trace_id);
-        memtable.push(trace, key);
+        memtable.push(trace, key, RecordRef { chunk, range });
     }
     let rows = memtable.sorted_rows();
     assert_ne!(rows, (0..900).collect::<Vec<u32>>(), "the insertion order must differ from the row order");
     let sorted: Vec<&Trace> = rows.iter().map(|&row| memtable.trace(row)).collect();
     write_segment(&path, &sorted, 7).unwrap();
-    crate::stored::write_stored(&stored_path(dir.path(), 7), &sorted).unwrap();
+    let sorted_records: Vec<&[u8]> = rows.iter().map(|&row| memtable.record(row)).collect();
+    crate::stored::write_stored(&stored_path(dir.path(), 7), &sorted_records).unwrap();
     let (opened, opened_keys) = Segment::open(&path, 7, &hasher).unwrap();
     let (sealed, sealed_keys) = Segment::from_memtable(&path, &memtable, &rows).unwrap();
     assert_eq!(sealed_keys, opened_keys);

@@ -6,7 +6,9 @@ fn written(dir: &Path, count: u64) -> (Vec<Trace>, StoredTraces) {
     let mut traces: Vec<Trace> = (0..count).map(make_trace).collect();
     traces.sort_by_key(crate::SortKey::of);
     let path = stored_path(dir, 7);
-    write_stored(&path, &traces.iter().collect::<Vec<_>>()).unwrap();
+    let mut records = crate::record::RecordBuffer::default();
+    traces.iter().for_each(|trace| records.push_trace(trace));
+    write_stored(&path, &records.records()).unwrap();
     (traces, StoredTraces::open(&path).unwrap())
 }
 
