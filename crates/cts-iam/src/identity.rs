@@ -12,9 +12,9 @@
 //! identities do not change them: the stored ones are kept, each difference is
 //! logged as a warning and reported by [`Iam::bootstrap_conflicts`].
 
-use crate::fsutil::write_atomically;
 use crate::secret::{MasterKey, SecretError, MASTER_KEY_ENV};
 use crate::sign::{self, Authorization, SignatureError, SignedRequest};
+use cts_durable::write_atomically;
 use rand::distributions::{Alphanumeric, DistString, Distribution, Uniform};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -7,7 +7,6 @@
 //!   bootstrapped at first start, and [`Iam::authenticate`] turning a signed
 //!   request into the [`Principal`] that made it.
 
-mod fsutil;
 mod identity;
 mod secret;
 pub mod sign;

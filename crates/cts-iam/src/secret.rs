@@ -6,7 +6,6 @@
 //! 96-bit nonce; the associated data binds it to its purpose (e.g. the access
 //! key id), so a sealed value copied elsewhere does not open.
 
-use crate::fsutil;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -89,7 +88,7 @@ impl MasterKey {
     pub fn create_file(data_dir: &Path) -> Result<MasterKey, SecretError> {
         let key = MasterKey::generate();
         let path = MasterKey::file_path(data_dir);
-        fsutil::write_atomically(&path, format!("{}\n", key.to_base64()).as_bytes())
+        cts_durable::write_atomically(&path, format!("{}\n", key.to_base64()).as_bytes())
             .map_err(|source| SecretError::Io { action: "write", path, source })?;
         Ok(key)
     }

@@ -10,8 +10,8 @@ use crate::tracker::{
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 const STATE_VERSION: u32 = 1;
@@ -287,7 +287,7 @@ impl Resources {
         });
         let outcome = f(resources)?;
         let bytes = serde_json::to_vec_pretty(&next).expect("the state serializes");
-        write_atomically(&self.path, &bytes)
+        cts_durable::write_atomically(&self.path, &bytes)
             .map_err(|source| ResourceError::Write { path: self.path.clone(), source })?;
         *state = next;
         Ok(outcome)
@@ -300,7 +300,7 @@ fn new_tracker(project: ProjectScope<'_>, tracker_type: TrackerType, tracker_nam
     let management = (tracker_type == TrackerType::System).then_some(false);
     Tracker {
         id: uuid::Uuid::new_v4().to_string(),
-        create_time: now_ms(),
+        create_time: cts_model::now_ms(),
         domain_id: project.domain_id.to_owned(),
         project_id: project.project_id.to_owned(),
         tracker_type,
@@ -316,27 +316,6 @@ fn new_tracker(project: ProjectScope<'_>, tracker_type: TrackerType, tracker_nam
         is_support_validate: management,
         data_bucket: None,
     }
-}
-
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Replaces `path` with `contents` so that a crash leaves either the old or
-/// the new file: temporary file, fsync, rename, directory fsync.
-fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
-    fs::create_dir_all(dir)?;
-    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-    temp_name.push(".tmp");
-    let temp = dir.join(temp_name);
-    let mut file = File::create(&temp)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temp, path)?;
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
