@@ -3,6 +3,7 @@
 use crate::ids::IdKey;
 use crate::plan::{FieldIndexes, Plan};
 use crate::query::SortKey;
+use crate::record::RecordBuffer;
 use cts_model::Trace;
 use std::collections::BTreeMap;
 
@@ -81,6 +82,17 @@ impl Memtable {
     pub(crate) fn add_chunk(&mut self, chunk: Vec<u8>) -> usize {
         self.chunks.push(chunk);
         self.chunks.len() - 1
+    }
+
+    /// Encodes the binary records of `traces` (about to be pushed) into a new chunk and returns
+    /// where each one lies, in order. The writer encodes on the appending threads instead; this is
+    /// for traces that arrive decoded (recovery).
+    pub(crate) fn encode_chunk(&mut self, traces: &[Trace]) -> Vec<RecordRef> {
+        let mut records = RecordBuffer::default();
+        traces.iter().for_each(|trace| records.push_trace(trace));
+        let ranges: Vec<_> = (0..traces.len()).map(|index| records.range(index)).collect();
+        let chunk = self.add_chunk(records.bytes);
+        ranges.into_iter().map(|range| RecordRef { chunk, range }).collect()
     }
 
     /// Adds a trace (the caller has checked it is new) and where its binary record lies (in a chunk

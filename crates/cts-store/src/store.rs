@@ -3,7 +3,7 @@
 
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdMap};
-use crate::memtable::{Candidate, Memtable, RecordRef};
+use crate::memtable::{Candidate, Memtable};
 use crate::plan::Plan;
 use crate::query::TraceQuery;
 use crate::record::RecordBuffer;
@@ -517,14 +517,11 @@ fn recover_wal(
         let mut memtable = Memtable::new(generation);
         let traces = wal::recover(&path)?;
         // The memtable keeps each trace's binary record (JSON records of older WAL files are re-encoded).
-        let mut records = RecordBuffer::default();
-        traces.iter().for_each(|trace| records.push_trace(trace));
-        let ranges: Vec<_> = (0..traces.len()).map(|index| records.range(index)).collect();
-        let chunk = memtable.add_chunk(records.bytes);
-        for (trace, range) in traces.into_iter().zip(ranges) {
+        let records = memtable.encode_chunk(&traces);
+        for (trace, record) in traces.into_iter().zip(records) {
             let key = hasher.key(&trace.project_id, &trace.trace_id);
             locations.entry(key).or_insert_with(|| {
-                let row = memtable.push(trace, key, RecordRef { chunk, range });
+                let row = memtable.push(trace, key, record);
                 Location { generation, row }
             });
         }

@@ -1,5 +1,4 @@
 use super::*;
-use crate::memtable::RecordRef;
 use crate::record::RecordBuffer;
 use crate::tests::make_trace;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -43,13 +42,10 @@ fn a_sealed_memtable_has_the_indexes_and_keys_its_segment_gets_at_open() {
     let hasher = IdHasher::default();
     let mut memtable = Memtable::new(7);
     let traces: Vec<Trace> = (0..900).map(make_trace).collect();
-    let mut records = RecordBuffer::default();
-    traces.iter().for_each(|trace| records.push_trace(trace));
-    let ranges: Vec<_> = (0..traces.len()).map(|index| records.range(index)).collect();
-    let chunk = memtable.add_chunk(records.bytes);
-    for (trace, range) in traces.into_iter().zip(ranges) {
+    let records = memtable.encode_chunk(&traces);
+    for (trace, record) in traces.into_iter().zip(records) {
         let key = hasher.key(&trace.project_id, &trace.trace_id);
-        memtable.push(trace, key, RecordRef { chunk, range });
+        memtable.push(trace, key, record);
     }
     let rows = memtable.sorted_rows();
     assert_ne!(rows, (0..900).collect::<Vec<u32>>(), "the insertion order must differ from the row order");
