@@ -1,0 +1,26 @@
+//! Reports a service's operations to cts as traces.
+//!
+//! The contract between a service and the reporter:
+//! - the service's handlers put an [`OperationContext`] in each response's extensions (who did it, on which
+//!   resource); the reporter's layer turns the request, that context and the response into a [`TraceInput`];
+//! - every trace, from the layer or from the service's own system actions, goes to a [`TraceSink`], which must
+//!   never block or fail the operation it records.
+
+use cts_model::{TraceInput, TraceType, UserInfo};
+
+/// What a handler tells the reporter about the operation it just served, as a response extension.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperationContext {
+    /// The authenticated caller; `None` when authentication failed (the trace then has no `user`).
+    pub user: Option<UserInfo>,
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    /// Overrides how the operation was made (by default from the client: a browser gives `ConsoleAction`, any other
+    /// client `ApiCall`).
+    pub trace_type: Option<TraceType>,
+}
+
+/// Where traces go. Implementations return at once: delivery happens in the background.
+pub trait TraceSink: Send + Sync + 'static {
+    fn submit(&self, trace: TraceInput);
+}
