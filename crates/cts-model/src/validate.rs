@@ -4,7 +4,7 @@
 use crate::catalog::CATALOG;
 use crate::error::ValidationError;
 use crate::trace::{Attributes, BaseUser, SessionContext, Trace, TraceRating, TraceType, UserInfo};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Size limits of one trace.
@@ -31,7 +31,7 @@ pub fn now_ms() -> i64 {
 /// A trace as a reporter sends it. Server-owned fields (`record_time`,
 /// `project_id`) are not accepted; `trace_id` is generated when absent;
 /// `request`/`response` may be JSON strings or JSON documents.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TraceInput {
     pub trace_id: Option<String>,
