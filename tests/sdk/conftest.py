@@ -74,6 +74,16 @@ class Server:
         return requests.request(method, self.endpoint + request.uri, headers=request.header_params,
                                 data=request.body, timeout=30)
 
+    def admin(self, *args: str):
+        """Runs `cts admin` on the server's data directory and returns its JSON output."""
+        output = subprocess.run([cts_binary(), "admin", "--data-dir", self.data_dir, *args],
+                                capture_output=True, text=True, check=True)
+        return json.loads(output.stdout)
+
+    def client_for(self, access_key: str, secret_key: str, project_id: str) -> CtsClient:
+        credentials = BasicCredentials(access_key, secret_key, project_id)
+        return CtsClient.new_builder().with_credentials(credentials).with_endpoints([self.endpoint]).build()
+
     def ingest(self, traces: list) -> dict:
         response = self.signed("POST", f"/v3/{PROJECT_ID}/traces", json.dumps({"traces": traces}).encode())
         assert response.status_code == 200, response.text

@@ -12,11 +12,13 @@ pub fn open_iam(config: &Config) -> anyhow::Result<cts_iam::Iam> {
     let bootstrap = cts_iam::Bootstrap::from_env();
     let (iam, created) = cts_iam::Iam::open(&config.data_dir, bootstrap).context("opening identities")?;
     if let Some(admin) = created {
-        println!("Created the first project and its admin access key (shown once; kept sealed in the data directory):");
-        println!("  domain_id:  {}", admin.domain_id);
-        println!("  project_id: {}", admin.project_id);
-        println!("  access key: {}", admin.access_key);
-        println!("  secret key: {}", admin.secret_key);
+        eprintln!(
+            "Created the first project and its admin access key (shown once; kept sealed in the data directory):"
+        );
+        eprintln!("  domain_id:  {}", admin.domain_id);
+        eprintln!("  project_id: {}", admin.project_id);
+        eprintln!("  access key: {}", admin.access_key);
+        eprintln!("  secret key: {}", admin.secret_key);
     }
     Ok(iam)
 }
@@ -29,8 +31,8 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Opens the trackers of every project (each gets its management tracker at first start).
 pub fn open_resources(config: &Config, iam: &cts_iam::Iam) -> anyhow::Result<cts_resources::Resources> {
-    let projects: Vec<_> = iam
-        .projects()
+    let projects = iam.projects();
+    let projects: Vec<_> = projects
         .iter()
         .map(|project| cts_resources::ProjectScope { project_id: &project.id, domain_id: &project.domain_id })
         .collect();

@@ -1,6 +1,7 @@
 //! `cts`: the Cloud Trace Service command. Thin glue over the library crates:
 //! it parses arguments, resolves configuration and calls into them.
 
+mod admin;
 mod config;
 mod data_dir;
 mod demo;
@@ -46,6 +47,8 @@ enum Command {
     Bench(cts_bench::BenchArgs),
     /// Run cts with a seeded KooGallery workload and show what auditors see.
     Demo(demo::DemoArgs),
+    /// Manage domains, projects, users, roles and access keys of a data directory (JSON output).
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +67,6 @@ fn main() -> anyhow::Result<()> {
         Command::Traces(args) => traces::run(args),
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
+        Command::Admin(args) => admin::run(args),
     }
 }

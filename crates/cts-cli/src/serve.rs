@@ -20,6 +20,8 @@ pub struct ServeArgs {
 
 /// How often retention runs.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the identities file is checked for changes made by `cts admin`.
+const IDENTITY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.settings.resolve()?;
@@ -39,7 +41,8 @@ pub async fn start(
     let iam = open_iam(config)?;
     let resources = open_resources(config, &iam)?;
     let store = open_store(config)?;
-    let state = cts_server::AppState::new(store.clone(), Arc::new(iam), Arc::new(resources));
+    let iam = Arc::new(iam);
+    let state = cts_server::AppState::new(store.clone(), iam.clone(), Arc::new(resources));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -48,8 +51,10 @@ pub async fn start(
     println!("cts listening on http://{address}");
     let server = tokio::spawn(async move {
         let retention = tokio::spawn(enforce_retention(store));
+        let identities = tokio::spawn(reload_identities(iam));
         let served = cts_server::serve(listener, state, shutdown).await.context("serving");
         retention.abort();
+        identities.abort();
         tracing::info!("cts stopped");
         served
     });
@@ -66,6 +71,21 @@ async fn enforce_retention(store: Store) {
             Ok(Ok(dropped)) => tracing::info!(dropped, "retention dropped expired segments"),
             Ok(Err(error)) => tracing::error!(%error, "retention failed"),
             Err(error) => tracing::error!(%error, "retention task failed"),
+        }
+    }
+}
+
+/// Picks up domains, users, keys and roles that `cts admin` changed in the data directory.
+async fn reload_identities(iam: Arc<cts_iam::Iam>) {
+    let mut ticks = tokio::time::interval(IDENTITY_RELOAD_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let iam = iam.clone();
+        match tokio::task::spawn_blocking(move || iam.reload_if_changed()).await {
+            Ok(Ok(false)) => {}
+            Ok(Ok(true)) => tracing::info!("identities reloaded"),
+            Ok(Err(error)) => tracing::error!(%error, "reloading identities failed; keeping the previous ones"),
+            Err(error) => tracing::error!(%error, "identity reload task failed"),
         }
     }
 }

@@ -12,16 +12,19 @@
 //! identities do not change them: the stored ones are kept, each difference is
 //! logged as a warning and reported by [`Iam::bootstrap_conflicts`].
 
+use crate::access::Role;
 use crate::secret::{MasterKey, SecretError, MASTER_KEY_ENV};
 use crate::sign::{self, Authorization, SignatureError, SignedRequest};
 use cts_durable::write_atomically;
+use parking_lot::RwLock;
 use rand::distributions::{Alphanumeric, DistString, Distribution, Uniform};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 const ADMIN_USER_NAME: &str = "admin";
 const DOMAIN_NAME: &str = "cts";
 /// Huawei Cloud names projects after their region.
@@ -43,14 +46,6 @@ pub struct Project {
     pub domain_id: String,
 }
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything.
-    Admin,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
@@ -62,22 +57,22 @@ pub struct User {
 /// An access key as stored: the secret key sealed under the master key, with
 /// the access key id as associated data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredAccessKey {
-    access_key: String,
-    user_id: String,
-    project_id: String,
-    sealed_secret_key: String,
-    created_at_ms: i64,
+pub(crate) struct StoredAccessKey {
+    pub access_key: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub sealed_secret_key: String,
+    pub created_at_ms: i64,
 }
 
 /// The content of `iam/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct State {
-    version: u32,
-    domains: Vec<Domain>,
-    projects: Vec<Project>,
-    users: Vec<User>,
-    access_keys: Vec<StoredAccessKey>,
+pub(crate) struct State {
+    pub version: u32,
+    pub domains: Vec<Domain>,
+    pub projects: Vec<Project>,
+    pub users: Vec<User>,
+    pub access_keys: Vec<StoredAccessKey>,
 }
 
 /// Who made an authenticated request.
@@ -245,6 +240,12 @@ pub enum IamError {
     Corrupt { path: PathBuf, reason: String },
     #[error("invalid bootstrap identity: {0}")]
     InvalidBootstrap(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("{0} not found")]
+    NotFound(String),
 }
 
 /// Why a request was not authenticated. Display is for logs;
@@ -277,16 +278,46 @@ struct ActiveKey {
     principal: Principal,
 }
 
-/// The identities, loaded with their secret keys unsealed in memory.
-pub struct Iam {
-    state: State,
+/// Which version of `iam/state.json` a snapshot was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileVersion {
+    inode: u64,
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+}
+
+impl FileVersion {
+    pub(crate) fn of(path: &Path) -> Option<FileVersion> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(FileVersion { inode: metadata.ino(), modified: metadata.modified().ok(), len: metadata.len() })
+    }
+}
+
+/// The identities as of one version of the state file, with the secret keys unsealed.
+pub(crate) struct Snapshot {
+    pub(crate) state: State,
     keys: HashMap<String, ActiveKey>,
+    version: Option<FileVersion>,
+}
+
+/// The identities, loaded with their secret keys unsealed in memory. Changes
+/// ([`crate::admin`]) are written to the state file under `iam/LOCK`;
+/// [`Iam::reload_if_changed`] picks up changes another process made.
+pub struct Iam {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) master_key: MasterKey,
+    current: RwLock<Arc<Snapshot>>,
     bootstrap_conflicts: Vec<BootstrapConflict>,
 }
 
 impl fmt::Debug for Iam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iam").field("domains", &self.state.domains).field("access_keys", &self.keys.len()).finish()
+        let snapshot = self.snapshot();
+        f.debug_struct("Iam")
+            .field("domains", &snapshot.state.domains)
+            .field("access_keys", &snapshot.keys.len())
+            .finish()
     }
 }
 
@@ -300,8 +331,8 @@ impl Iam {
         if state_path.exists() {
             let master_key =
                 master_key.ok_or_else(|| SecretError::MissingMasterKey { path: MasterKey::file_path(data_dir) })?;
-            let state: State = read_json(&state_path)?;
-            let mut iam = Iam::from_state(state, &master_key, &state_path)?;
+            let snapshot = Snapshot::read(&state_path, &master_key)?;
+            let mut iam = Iam::new(data_dir, master_key, snapshot);
             iam.bootstrap_conflicts = iam.compare_bootstrap(&bootstrap);
             for conflict in &iam.bootstrap_conflicts {
                 tracing::warn!(%conflict, "bootstrap identity ignored");
@@ -315,7 +346,7 @@ impl Iam {
         };
         let credentials = AdminCredentials {
             access_key: bootstrap.access_key.unwrap_or_else(generate_access_key),
-            secret_key: bootstrap.secret_key.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)),
+            secret_key: bootstrap.secret_key.unwrap_or_else(generate_secret_key),
             project_id: bootstrap.project_id.unwrap_or_else(generate_id),
             domain_id: bootstrap.domain_id.unwrap_or_else(generate_id),
         };
@@ -345,8 +376,17 @@ impl Iam {
         // The state file is the commit point: a crash before it is written means a fresh bootstrap next time.
         credentials.save(data_dir, &master_key)?;
         write_json(&state_path, &state)?;
-        let iam = Iam::from_state(state, &master_key, &state_path)?;
-        Ok((iam, Some(credentials)))
+        let snapshot = Snapshot::new(state, &master_key, &state_path, FileVersion::of(&state_path))?;
+        Ok((Iam::new(data_dir, master_key, snapshot), Some(credentials)))
+    }
+
+    fn new(data_dir: &Path, master_key: MasterKey, snapshot: Snapshot) -> Iam {
+        Iam {
+            data_dir: data_dir.to_owned(),
+            master_key,
+            current: RwLock::new(Arc::new(snapshot)),
+            bootstrap_conflicts: Vec::new(),
+        }
     }
 
     /// Verifies the `SDK-HMAC-SHA256` signature of `request` at `now_ms` and
@@ -359,7 +399,8 @@ impl Iam {
             (Some(_), Some(_)) => return Err(SignatureError::DuplicateHeader("authorization".into()).into()),
             (Some(value), None) => Authorization::parse(value)?,
         };
-        let key = self
+        let snapshot = self.snapshot();
+        let key = snapshot
             .keys
             .get(&authorization.access_key)
             .ok_or_else(|| AuthError::UnknownAccessKey(authorization.access_key.clone()))?;
@@ -367,24 +408,89 @@ impl Iam {
         Ok(key.principal.clone())
     }
 
+    /// Re-reads the state file if another process (`cts admin`) changed it since it was last read.
+    /// Returns whether the identities changed.
+    pub fn reload_if_changed(&self) -> Result<bool, IamError> {
+        let path = state_path(&self.data_dir);
+        let on_disk = FileVersion::of(&path);
+        if on_disk.is_none() || on_disk == self.snapshot().version {
+            return Ok(false);
+        }
+        let snapshot = Snapshot::read(&path, &self.master_key)?;
+        *self.current.write() = Arc::new(snapshot);
+        Ok(true)
+    }
+
     /// Bootstrap values of this start that differ from the stored identities (and were ignored).
     pub fn bootstrap_conflicts(&self) -> &[BootstrapConflict] {
         &self.bootstrap_conflicts
     }
 
-    pub fn domains(&self) -> &[Domain] {
-        &self.state.domains
+    pub fn domains(&self) -> Vec<Domain> {
+        self.snapshot().state.domains.clone()
     }
 
-    pub fn projects(&self) -> &[Project] {
-        &self.state.projects
+    pub fn projects(&self) -> Vec<Project> {
+        self.snapshot().state.projects.clone()
     }
 
-    pub fn users(&self) -> &[User] {
-        &self.state.users
+    pub fn users(&self) -> Vec<User> {
+        self.snapshot().state.users.clone()
     }
 
-    fn from_state(state: State, master_key: &MasterKey, path: &Path) -> Result<Iam, IamError> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().clone()
+    }
+
+    /// Makes `snapshot` (just written by this process) current.
+    pub(crate) fn install(&self, snapshot: Snapshot) {
+        *self.current.write() = Arc::new(snapshot);
+    }
+
+    pub(crate) fn state_path(&self) -> PathBuf {
+        state_path(&self.data_dir)
+    }
+
+    fn compare_bootstrap(&self, bootstrap: &Bootstrap) -> Vec<BootstrapConflict> {
+        let snapshot = self.snapshot();
+        let mut conflicts = Vec::new();
+        if let Some(given) = &bootstrap.access_key {
+            match snapshot.keys.get(given).filter(|key| key.principal.user_name == ADMIN_USER_NAME) {
+                None => conflicts.push(BootstrapConflict::AccessKey { given: given.clone() }),
+                Some(key) if bootstrap.secret_key.as_ref().is_some_and(|secret| *secret != key.secret_key) => {
+                    conflicts.push(BootstrapConflict::SecretKey { access_key: given.clone() })
+                }
+                Some(_) => {}
+            }
+        }
+        if let (Some(given), Some(stored)) = (&bootstrap.project_id, snapshot.state.projects.first()) {
+            if *given != stored.id {
+                conflicts.push(BootstrapConflict::ProjectId { given: given.clone(), stored: stored.id.clone() });
+            }
+        }
+        if let (Some(given), Some(stored)) = (&bootstrap.domain_id, snapshot.state.domains.first()) {
+            if *given != stored.id {
+                conflicts.push(BootstrapConflict::DomainId { given: given.clone(), stored: stored.id.clone() });
+            }
+        }
+        conflicts
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn read(path: &Path, master_key: &MasterKey) -> Result<Snapshot, IamError> {
+        // The version is taken before reading: a change racing the read is picked up next time.
+        let version = FileVersion::of(path);
+        Snapshot::new(read_json(path)?, master_key, path, version)
+    }
+
+    /// Checks the references between identities and unseals every secret key.
+    pub(crate) fn new(
+        state: State,
+        master_key: &MasterKey,
+        path: &Path,
+        version: Option<FileVersion>,
+    ) -> Result<Snapshot, IamError> {
         let corrupt = |reason: String| IamError::Corrupt { path: path.to_owned(), reason };
         if state.version != STATE_VERSION {
             return Err(corrupt(format!("unsupported version {}", state.version)));
@@ -416,56 +522,37 @@ impl Iam {
                 return Err(corrupt(format!("access key {} is listed twice", stored.access_key)));
             }
         }
-        Ok(Iam { state, keys, bootstrap_conflicts: Vec::new() })
-    }
-
-    fn compare_bootstrap(&self, bootstrap: &Bootstrap) -> Vec<BootstrapConflict> {
-        let mut conflicts = Vec::new();
-        if let Some(given) = &bootstrap.access_key {
-            match self.keys.get(given).filter(|key| key.principal.user_name == ADMIN_USER_NAME) {
-                None => conflicts.push(BootstrapConflict::AccessKey { given: given.clone() }),
-                Some(key) if bootstrap.secret_key.as_ref().is_some_and(|secret| *secret != key.secret_key) => {
-                    conflicts.push(BootstrapConflict::SecretKey { access_key: given.clone() })
-                }
-                Some(_) => {}
-            }
-        }
-        if let (Some(given), Some(stored)) = (&bootstrap.project_id, self.state.projects.first()) {
-            if *given != stored.id {
-                conflicts.push(BootstrapConflict::ProjectId { given: given.clone(), stored: stored.id.clone() });
-            }
-        }
-        if let (Some(given), Some(stored)) = (&bootstrap.domain_id, self.state.domains.first()) {
-            if *given != stored.id {
-                conflicts.push(BootstrapConflict::DomainId { given: given.clone(), stored: stored.id.clone() });
-            }
-        }
-        conflicts
+        Ok(Snapshot { state, keys, version })
     }
 }
 
-fn state_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn state_path(data_dir: &Path) -> PathBuf {
     data_dir.join("iam").join("state.json")
 }
 
 /// 20 uppercase letters and digits, like Huawei Cloud access key ids.
-fn generate_access_key() -> String {
+pub(crate) fn generate_access_key() -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let index = Uniform::from(0..CHARS.len());
     index.sample_iter(rand::rngs::OsRng).take(20).map(|i| CHARS[i] as char).collect()
 }
 
+/// 40 letters and digits, like Huawei Cloud secret access keys.
+pub(crate) fn generate_secret_key() -> String {
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40)
+}
+
 /// 32 lowercase hex digits, like Huawei Cloud project and domain ids.
-fn generate_id() -> String {
+pub(crate) fn generate_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, IamError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, IamError> {
     let text = std::fs::read(path).map_err(|source| IamError::Io { action: "read", path: path.to_owned(), source })?;
     serde_json::from_slice(&text).map_err(|e| IamError::Corrupt { path: path.to_owned(), reason: e.to_string() })
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), IamError> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), IamError> {
     let json = serde_json::to_vec_pretty(value).expect("identity records serialize to JSON");
     write_atomically(path, &json).map_err(|source| IamError::Io { action: "write", path: path.to_owned(), source })
 }

@@ -6,13 +6,19 @@
 //!   `<data_dir>/iam/`, secret keys sealed under a master key ([`MasterKey`]);
 //!   bootstrapped at first start, and [`Iam::authenticate`] turning a signed
 //!   request into the [`Principal`] that made it.
+//! - [`admin`](Iam::create_domain): creating domains, projects, users, access keys; [`Role`]s and the
+//!   [`Action`]s each allows.
 
+mod access;
+mod admin;
 mod identity;
 mod secret;
 pub mod sign;
 
+pub use access::{Action, Role};
+pub use admin::{AccessKeyInfo, NewAccessKey};
 pub use identity::{
-    AdminCredentials, AuthError, Bootstrap, BootstrapConflict, Domain, Iam, IamError, Principal, Project, Role, User,
+    AdminCredentials, AuthError, Bootstrap, BootstrapConflict, Domain, Iam, IamError, Principal, Project, User,
 };
 pub use secret::{MasterKey, SecretError, MASTER_KEY_ENV};
 pub use sign::SignedRequest;

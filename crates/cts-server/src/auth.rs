@@ -1,13 +1,16 @@
 //! The authentication layer of the `/v3` routes: buffer the body (bounded by
 //! [`crate::MAX_BODY_BYTES`]), verify the `SDK-HMAC-SHA256` signature over
-//! the request as received, require the key's project to be the one in the
-//! path, and hand the [`Principal`] to the handler as a request extension.
+//! the request as received, require the key's project (or, on domain routes,
+//! its domain) to be the one in the path and its role to allow the route's
+//! action ([`crate::permissions`]), and hand the [`Principal`] to the handler
+//! as a request extension.
 
 use crate::error::ApiError;
+use crate::permissions::{route_permission, Scope};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Path, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use cts_iam::sign::{parse_query_string, SignatureError};
@@ -49,13 +52,22 @@ pub(crate) async fn authenticate(
     };
     let principal = state.iam.authenticate(&signed, cts_model::now_ms()).map_err(ApiError::Unauthenticated)?;
     tracing::Span::current().record("access_key", principal.access_key_id.as_str());
-    let path_project = path_params.get("project_id").map(String::as_str).unwrap_or_default();
-    if principal.project_id != path_project {
+    let route = parts.extensions.get::<MatchedPath>().map_or("", |matched| matched.as_str());
+    let (action, scope) = route_permission(&parts.method, route);
+    let path_id = path_params.get("project_id").map(String::as_str).unwrap_or_default();
+    let key_id = match scope {
+        Scope::Project => &principal.project_id,
+        Scope::Domain => &principal.domain_id,
+    };
+    if key_id != path_id {
         return Err(ApiError::WrongProject {
             access_key: principal.access_key_id,
             key_project: principal.project_id,
-            path_project: path_project.to_owned(),
+            path_project: path_id.to_owned(),
         });
+    }
+    if !principal.role.allows(action) {
+        return Err(ApiError::Forbidden { access_key: principal.access_key_id, role: principal.role, action });
     }
     parts.extensions.insert(principal);
     Ok(next.run(Request::from_parts(parts, Body::from(body))).await)

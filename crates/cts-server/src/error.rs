@@ -20,6 +20,8 @@ pub enum ApiError {
     Unauthenticated(AuthError),
     #[error("access key {access_key} of project {key_project} used on project {path_project}")]
     WrongProject { access_key: String, key_project: String, path_project: String },
+    #[error("access key {access_key} with role {role} may not {action}")]
+    Forbidden { access_key: String, role: cts_iam::Role, action: cts_iam::Action },
     #[error("no route")]
     NotFound,
     #[error("method not allowed")]
@@ -55,7 +57,9 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::AuthFailed),
-            ApiError::WrongProject { .. } => (StatusCode::FORBIDDEN, ErrorCode::NoPermission),
+            ApiError::WrongProject { .. } | ApiError::Forbidden { .. } => {
+                (StatusCode::FORBIDDEN, ErrorCode::NoPermission)
+            }
             ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::NotFound),
             ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidBody),
@@ -106,6 +110,7 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(error) => format!("authentication failed: {}", error.client_message()),
             ApiError::WrongProject { .. } => "the access key does not belong to the project in the path".to_owned(),
+            ApiError::Forbidden { role, action, .. } => format!("the role {role} does not allow {action}"),
             ApiError::NotFound => "the requested resource does not exist".to_owned(),
             ApiError::MethodNotAllowed => "the method is not allowed on this resource".to_owned(),
             ApiError::InvalidBody(reason) => reason.clone(),
@@ -133,7 +138,7 @@ impl IntoResponse for ApiError {
             _ if self.is_internal() => {
                 tracing::error!(error = %self, error_code = code.as_str(), "request failed inside cts");
             }
-            ApiError::Unauthenticated(_) | ApiError::WrongProject { .. } => {
+            ApiError::Unauthenticated(_) | ApiError::WrongProject { .. } | ApiError::Forbidden { .. } => {
                 tracing::info!(reason = %self, error_code = code.as_str(), "request refused");
             }
             _ => tracing::debug!(reason = %self, error_code = code.as_str(), "request refused"),
@@ -178,6 +183,15 @@ mod tests {
             (ApiError::Unauthenticated(AuthError::UnknownAccessKey("AK".into())), 401, "CTS.0002"),
             (
                 ApiError::WrongProject { access_key: "AK".into(), key_project: "a".into(), path_project: "b".into() },
+                403,
+                "CTS.0013",
+            ),
+            (
+                ApiError::Forbidden {
+                    access_key: "AK".into(),
+                    role: cts_iam::Role::Reporter,
+                    action: cts_iam::Action::TraceList,
+                },
                 403,
                 "CTS.0013",
             ),

@@ -21,6 +21,7 @@ mod extract;
 mod ingest;
 mod list_traces;
 mod operations;
+mod permissions;
 mod request_id;
 mod resource_tags;
 mod trackers;

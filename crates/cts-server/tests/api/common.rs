@@ -47,8 +47,8 @@ pub fn harness() -> Harness {
 
 /// The trackers of both projects, as `cts serve` opens them.
 pub fn open_resources(data_dir: &Path, iam: &Iam) -> Resources {
-    let projects: Vec<_> = iam
-        .projects()
+    let projects = iam.projects();
+    let projects: Vec<_> = projects
         .iter()
         .map(|project| ProjectScope { project_id: &project.id, domain_id: &project.domain_id })
         .collect();

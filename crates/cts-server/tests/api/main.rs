@@ -3,5 +3,6 @@
 
 mod client;
 mod common;
+mod roles;
 mod routes;
 mod trackers;
