@@ -130,8 +130,9 @@ impl Reporter {
         self.shared.stats.snapshot()
     }
 
-    /// Delivers every trace submitted before the call (and whatever the spool holds), waiting at most `timeout`;
-    /// when the time runs out, what is still in memory goes to the spool.
+    /// Waits until every trace submitted before the call, and every trace the spool held, is delivered or given
+    /// up (rejected by cts, or dropped and counted): `Ok`. When `timeout` runs out first, what is still in memory
+    /// goes to the spool and the error says how many traces wait there.
     pub async fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let (done, finished) = oneshot::channel();
         if self.shared.commands.send(Command::Flush { timeout, done }).is_err() {

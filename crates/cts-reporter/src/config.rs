@@ -18,7 +18,8 @@ pub struct ReporterConfig {
     pub spool_dir: PathBuf,
     /// The most bytes the spool's files may take; traces beyond are dropped and counted.
     pub spool_max_bytes: u64,
-    /// Traces `submit` may queue in memory; beyond, they go to the spool.
+    /// Traces `submit` may queue in memory; beyond, they go to the spool through a buffer of the same size (written
+    /// by a blocking task); beyond that too, they are dropped and counted.
     pub queue_capacity: usize,
     /// A batch is sent once it holds this many traces (at most [`MAX_BATCH_TRACES`])…
     pub batch_max_traces: usize,

@@ -190,6 +190,8 @@ impl Delivery {
         let batch = Batch { seq: self.shared.spool.next_seq(), traces: Arc::new(traces) };
         if self.reachable && self.in_memory.len() < self.config.max_batches_in_memory {
             self.in_memory.push_back(batch);
+            // Sealing many batches at once (a flush draining the queue) must not leave cts idle meanwhile.
+            self.send_next().await;
         } else {
             self.spool(&batch).await;
         }
@@ -285,6 +287,7 @@ impl Delivery {
     }
 
     fn cts_answered(&mut self) {
+        self.shared.stats.batch_answered();
         if !std::mem::replace(&mut self.reachable, true) {
             tracing::info!(spooled = self.shared.spool.traces(), "cts answers again; replaying the spool");
         }

@@ -2,7 +2,7 @@
 //! [`crate::Reporter::stats`]) and published through the `metrics` crate at the same time.
 //!
 //! Metric names: `cts_reporter_submitted_total`, `cts_reporter_delivered_total`,
-//! `cts_reporter_spooled_total`, `cts_reporter_dropped_total{reason}` and the gauge
+//! `cts_reporter_spooled_total`, `cts_reporter_dropped_total{reason}`, `cts_reporter_batches_total` and the gauge
 //! `cts_reporter_spool_bytes`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +69,8 @@ pub struct ReporterStats {
     pub delivered: u64,
     /// Written to the spool (a trace spooled once counts once).
     pub spooled: u64,
+    /// Ingest requests cts answered (acknowledged, or refused as a whole).
+    pub batches: u64,
     dropped: [u64; DropReason::ALL.len()],
     /// The bytes the spool's files take now.
     pub spool_bytes: u64,
@@ -90,6 +92,7 @@ pub(crate) struct Stats {
     submitted: AtomicU64,
     delivered: AtomicU64,
     spooled: AtomicU64,
+    batches: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     spool_bytes: AtomicU64,
 }
@@ -110,6 +113,11 @@ impl Stats {
         metrics::counter!("cts_reporter_spooled_total").increment(traces);
     }
 
+    pub(crate) fn batch_answered(&self) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cts_reporter_batches_total").increment(1);
+    }
+
     pub(crate) fn dropped(&self, reason: DropReason, traces: u64) {
         if traces == 0 {
             return;
@@ -128,6 +136,7 @@ impl Stats {
             submitted: self.submitted.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
             spooled: self.spooled.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
             dropped: std::array::from_fn(|index| self.dropped[index].load(Ordering::Relaxed)),
             spool_bytes: self.spool_bytes.load(Ordering::Relaxed),
         }
