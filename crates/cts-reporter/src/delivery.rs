@@ -50,8 +50,9 @@ struct InFlight {
 }
 
 struct PendingFlush {
-    /// Done once no batch sealed before this sequence number is pending.
-    watermark: u64,
+    /// Done once no batch sealed before this sequence number is pending. Taken once the overflow (traces that
+    /// found the queue full) is spooled, so that its batches count as before the flush.
+    watermark: Option<u64>,
     deadline: Instant,
     done: oneshot::Sender<Result<(), FlushError>>,
 }
@@ -318,8 +319,7 @@ impl Delivery {
             self.take(trace).await;
         }
         self.seal_forming().await;
-        let watermark = self.shared.spool.next_seq();
-        self.flushes.push(PendingFlush { watermark, deadline: Instant::now() + timeout, done });
+        self.flushes.push(PendingFlush { watermark: None, deadline: Instant::now() + timeout, done });
     }
 
     /// Answers the flushes whose batches were all delivered.
@@ -335,10 +335,15 @@ impl Delivery {
         .into_iter()
         .flatten()
         .min();
-        let overflow_idle = self.shared.overflow_is_idle();
-        for flush in extract(&mut self.flushes, |flush| {
-            overflow_idle && oldest_pending.is_none_or(|oldest| oldest >= flush.watermark)
-        }) {
+        if self.shared.overflow_is_idle() {
+            for flush in self.flushes.iter_mut().filter(|flush| flush.watermark.is_none()) {
+                flush.watermark = Some(self.shared.spool.next_seq());
+            }
+        }
+        let delivered = |flush: &PendingFlush| {
+            flush.watermark.is_some_and(|watermark| oldest_pending.is_none_or(|oldest| oldest >= watermark))
+        };
+        for flush in extract(&mut self.flushes, delivered) {
             let _ = flush.done.send(Ok(()));
         }
     }
