@@ -384,6 +384,48 @@ mod tests {
         assert_eq!(spool.traces(), 1);
     }
 
+    /// Log lines written while `work` runs.
+    fn logs_of(work: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                self.0.lock().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        tracing::subscriber::with_default(subscriber, work);
+        let logs = captured.0.lock().clone();
+        String::from_utf8(logs).unwrap()
+    }
+
+    #[test]
+    fn a_full_spool_logs_once_per_episode_not_per_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let one_trace_file = HEADER_BYTES + spooled_bytes(&trace(0, 0));
+        let (spool, stats) = open(dir.path(), one_trace_file);
+        let logs = logs_of(|| {
+            for episode in 0..2 {
+                assert_eq!(spool.store(spool.next_seq(), &[trace(0, 0)]), 1);
+                for n in 1..20 {
+                    assert_eq!(spool.store(spool.next_seq(), &[trace(n, 0), trace(n + 100, 0)]), 0, "{episode}");
+                }
+                spool.remove(spool.oldest().unwrap());
+            }
+            assert_eq!(spool.store(spool.next_seq(), &[trace(0, 0)]), 1);
+        });
+        assert_eq!(stats.snapshot().dropped(DropReason::SpoolFull), 2 * 19 * 2);
+        assert_eq!(logs.matches("the spool is full").count(), 2, "{logs}");
+        assert_eq!(logs.matches("the spool has room again").count(), 2, "{logs}");
+        assert_eq!(logs.matches("dropped=38").count(), 2, "{logs}");
+    }
+
     proptest! {
         // Every step may fsync: few cases keep the test short.
         #![proptest_config(ProptestConfig::with_cases(32))]
