@@ -4,7 +4,7 @@
 mod common;
 
 use common::{config, file_names, order, orders, start, trace, Cts};
-use cts_reporter::{DropReason, FlushError, ReporterConfig};
+use cts_reporter::{DropReason, FlushError, ReporterConfig, ReporterError};
 use std::time::{Duration, Instant};
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -246,4 +246,17 @@ async fn submits_after_shutdown_are_dropped_and_counted() {
     assert_eq!(other_handle.stats().dropped(DropReason::Stopped), 1);
     assert_eq!(other_handle.flush(SETTLE).await, Err(FlushError::Stopped));
     assert_eq!(cts.resource_ids().await, orders(0..1));
+}
+
+#[test]
+fn starting_needs_a_runtime_and_a_valid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || config("http://127.0.0.1:9", dir.path());
+    assert!(matches!(cts_reporter::Reporter::start(config()), Err(ReporterError::NoRuntime)));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
+    let refused = cts_reporter::Reporter::start(ReporterConfig { batch_max_traces: 0, ..config() });
+    assert!(matches!(refused, Err(ReporterError::Config(error)) if error.setting == "batch_max_traces"));
+    let bad_endpoint = cts_reporter::Reporter::start(ReporterConfig { endpoint: "ftp://x".into(), ..config() });
+    assert!(matches!(bad_endpoint, Err(ReporterError::Client(_))));
 }
