@@ -5,8 +5,24 @@
 //!   resource); the reporter's layer turns the request, that context and the response into a [`TraceInput`];
 //! - every trace, from the layer or from the service's own system actions, goes to a [`TraceSink`], which must
 //!   never block or fail the operation it records.
+//!
+//! The delivery half: [`Reporter`] is the [`TraceSink`] that sends traces to cts in batches, retries while cts
+//! is unreachable, keeps what it cannot send yet in a bounded spool on disk that survives restarts, and replays
+//! it with the same trace ids, so each trace is stored once.
 
 use cts_model::{TraceInput, TraceType, UserInfo};
+
+mod batch;
+mod client;
+mod config;
+mod delivery;
+mod spool;
+mod stats;
+
+pub use client::{FlushError, Reporter, ReporterError};
+pub use config::{ConfigError, ReporterConfig, MAX_BATCH_BYTES, MAX_BATCH_TRACES};
+pub use spool::SpoolError;
+pub use stats::{DropReason, ReporterStats};
 
 /// What a handler tells the reporter about the operation it just served, as a response extension.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
