@@ -24,6 +24,19 @@ pub struct RawSettings {
     /// How long traces stay queryable (`7d`, `365d`, `12h`).
     #[arg(long, env = "CTS_RETENTION")]
     pub retention: Option<String>,
+    /// The S3-compatible object store (trace file transfer, CheckObsBuckets): `http(s)://host[:port]`.
+    #[arg(long, env = "CTS_OBS_ENDPOINT")]
+    pub obs_endpoint: Option<String>,
+    /// The object store's region (as its SigV4 signatures name it).
+    #[arg(long, env = "CTS_OBS_REGION")]
+    pub obs_region: Option<String>,
+    #[arg(long, env = "CTS_OBS_ACCESS_KEY")]
+    pub obs_access_key: Option<String>,
+    #[arg(long, env = "CTS_OBS_SECRET_KEY", hide_env_values = true)]
+    pub obs_secret_key: Option<String>,
+    /// `true`: path-style addressing (`endpoint/bucket/key`, Garage, MinIO); `false` (default): virtual-hosted.
+    #[arg(long, env = "CTS_OBS_PATH_STYLE")]
+    pub obs_path_style: Option<bool>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -36,11 +49,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub retention: Duration,
+    /// `None` when no object store is configured.
+    pub obs: Option<cts_obs::ObsConfig>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_RETENTION: &str = "7d";
+/// KooGallery's AP-Singapore region.
+pub const DEFAULT_OBS_REGION: &str = "ap-southeast-3";
 
 impl RawSettings {
     /// Fills what flags and variables left unset from the config file, then validates.
@@ -53,6 +70,11 @@ impl RawSettings {
             data_dir: self.data_dir.or(file.data_dir),
             listen: self.listen.or(file.listen),
             retention: self.retention.or(file.retention),
+            obs_endpoint: self.obs_endpoint.or(file.obs_endpoint),
+            obs_region: self.obs_region.or(file.obs_region),
+            obs_access_key: self.obs_access_key.or(file.obs_access_key),
+            obs_secret_key: self.obs_secret_key.or(file.obs_secret_key),
+            obs_path_style: self.obs_path_style.or(file.obs_path_style),
             config: None,
         };
         merged.validate()
@@ -69,7 +91,30 @@ impl RawSettings {
             .parse()
             .with_context(|| format!("listen: {listen_text:?} is not a HOST:PORT address such as 127.0.0.1:8080"))?;
         let retention = parse_duration("retention", self.retention.as_deref().unwrap_or(DEFAULT_RETENTION))?;
-        Ok(Config { data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)), listen, retention })
+        let obs = match self.obs_endpoint {
+            None => None,
+            Some(endpoint) => {
+                let (Some(access_key), Some(secret_key)) = (self.obs_access_key, self.obs_secret_key) else {
+                    bail!("obs_endpoint: obs_access_key and obs_secret_key are required with it");
+                };
+                let config = cts_obs::ObsConfig {
+                    endpoint,
+                    region: self.obs_region.unwrap_or_else(|| DEFAULT_OBS_REGION.to_owned()),
+                    access_key,
+                    secret_key,
+                    path_style: self.obs_path_style.unwrap_or(false),
+                };
+                // Validated here, once, so a bad endpoint stops the start with the setting's name.
+                cts_obs::Obs::new(config.clone()).context("obs_endpoint")?;
+                Some(config)
+            }
+        };
+        Ok(Config {
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            retention,
+            obs,
+        })
     }
 }
 
@@ -123,6 +168,19 @@ mod tests {
             (raw(None, Some("localhost"), None), "listen"),
             (raw(None, None, Some("forever")), "retention"),
             (raw(None, None, Some("0d")), "retention"),
+            (
+                RawSettings { obs_endpoint: Some("http://127.0.0.1:3900".into()), ..raw(None, None, None) },
+                "obs_endpoint",
+            ),
+            (
+                RawSettings {
+                    obs_endpoint: Some("127.0.0.1:3900".into()),
+                    obs_access_key: Some("AK".into()),
+                    obs_secret_key: Some("SK".into()),
+                    ..raw(None, None, None)
+                },
+                "obs_endpoint",
+            ),
         ];
         for (settings, setting) in cases {
             let err = settings.resolve().unwrap_err().to_string();

@@ -42,7 +42,10 @@ pub async fn start(
     let resources = open_resources(config, &iam)?;
     let store = open_store(config)?;
     let iam = Arc::new(iam);
-    let state = cts_server::AppState::new(store.clone(), iam.clone(), Arc::new(resources));
+    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), Arc::new(resources));
+    if let Some(obs) = &config.obs {
+        state = state.with_obs(Arc::new(cts_obs::Obs::new(obs.clone())?));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

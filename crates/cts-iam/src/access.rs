@@ -77,6 +77,8 @@ pub enum Action {
     OperationList,
     ResourceList,
     LedgerGet,
+    /// CheckObsBuckets: whether cts may deliver to a bucket.
+    BucketCheck,
     /// Domains, projects, users, access keys and roles.
     IamManage,
 }
@@ -102,6 +104,7 @@ impl Action {
             Action::OperationList => "cts:operation:list",
             Action::ResourceList => "cts:resource:list",
             Action::LedgerGet => "cts:ledger:get",
+            Action::BucketCheck => "cts:bucket:check",
             Action::IamManage => "iam:identities:manage",
         }
     }
@@ -132,7 +135,7 @@ impl fmt::Display for Action {
 mod tests {
     use super::*;
 
-    const ALL_ACTIONS: [Action; 18] = [
+    const ALL_ACTIONS: [Action; 19] = [
         Action::TraceCreate,
         Action::TraceList,
         Action::TraceExport,
@@ -150,6 +153,7 @@ mod tests {
         Action::OperationList,
         Action::ResourceList,
         Action::LedgerGet,
+        Action::BucketCheck,
         Action::IamManage,
     ];
 

@@ -9,6 +9,7 @@
 //! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
 //!   BatchCreateResourceTags, BatchDeleteResourceTags (`resource_tags.rs`).
 //! - `GET /v3/{project_id}/quotas`, `GET /v3/{project_id}/operations`: ListQuotas, ListOperations.
+//! - `POST /v3/{domain_id}/checkbucket`: CheckObsBuckets against the configured object store (`check_buckets.rs`).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
 //! signature whose access key belongs to `{project_id}`. Every failure is
@@ -16,6 +17,7 @@
 //! (404) and wrong methods (405). Every response carries `X-Request-Id`.
 
 mod auth;
+mod check_buckets;
 mod error;
 mod extract;
 mod ingest;
@@ -52,11 +54,17 @@ pub struct AppState {
     pub store: Store,
     pub iam: Arc<Iam>,
     pub resources: Arc<Resources>,
+    /// The S3-compatible object store, when one is configured.
+    pub obs: Option<Arc<cts_obs::Obs>>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources }
+        AppState { store, iam, resources, obs: None }
+    }
+
+    pub fn with_obs(self, obs: Arc<cts_obs::Obs>) -> AppState {
+        AppState { obs: Some(obs), ..self }
     }
 }
 
@@ -68,6 +76,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
         .route("/v3/{project_id}/quotas", get(trackers::list_quotas))
         .route("/v3/{project_id}/operations", get(operations::list_operations))
+        // `{project_id}` stands for the domain id here: CheckObsBuckets is an account-level call.
+        .route("/v3/{project_id}/checkbucket", post(check_buckets::check_buckets))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/create", post(resource_tags::create_tags))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/delete", delete(resource_tags::delete_tags))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));

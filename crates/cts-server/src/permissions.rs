@@ -35,6 +35,7 @@ pub(crate) fn route_permission(method: &Method, route: &str) -> (Action, Scope) 
         ("GET", "operations") => project(Action::OperationList),
         ("GET", "user-resources") => project(Action::ResourceList),
         ("GET", "resources") => (Action::ResourceList, Scope::Domain),
+        ("POST", "checkbucket") => (Action::BucketCheck, Scope::Domain),
         ("GET", ledger) if ledger.starts_with("ledger/") => project(Action::LedgerGet),
         _ => project(Action::IamManage),
     }

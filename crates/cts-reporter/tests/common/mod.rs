@@ -111,8 +111,8 @@ fn open_state(data_dir: &Path) -> AppState {
         master_key: None,
     };
     let (iam, _) = Iam::open(data_dir, bootstrap).unwrap();
-    let projects: Vec<_> = iam
-        .projects()
+    let projects = iam.projects();
+    let projects: Vec<_> = projects
         .iter()
         .map(|project| ProjectScope { project_id: &project.id, domain_id: &project.domain_id })
         .collect();
