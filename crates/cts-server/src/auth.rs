@@ -1,7 +1,8 @@
 //! The authentication layer of the `/v3` routes: buffer the body (bounded by
 //! [`crate::MAX_BODY_BYTES`]), verify the `SDK-HMAC-SHA256` signature over
 //! the request as received, require the key's project to be the one in the
-//! path, and hand the [`Principal`] to the handler as a request extension.
+//! path (or, on the few account-level routes, [`authenticate_domain`], the key's domain), and hand
+//! the [`Principal`] to the handler as a request extension.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -14,7 +15,36 @@ use cts_iam::sign::{parse_query_string, SignatureError};
 use cts_iam::{AuthError, SignedRequest};
 use std::collections::HashMap;
 
+/// Which identifier of the caller the first path segment after `/v3/` must be.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Project,
+    Domain,
+}
+
+/// The layer of the project routes, `/v3/{project_id}/...`.
 pub(crate) async fn authenticate(
+    state: State<AppState>,
+    path_params: Result<Path<HashMap<String, String>>, PathRejection>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authenticate_in(Scope::Project, state, path_params, request, next).await
+}
+
+/// The layer of the account-level routes, `/v3/{domain_id}/...` (declared with the parameter
+/// named `project_id`, as every `/v3` route names its first segment).
+pub(crate) async fn authenticate_domain(
+    state: State<AppState>,
+    path_params: Result<Path<HashMap<String, String>>, PathRejection>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authenticate_in(Scope::Domain, state, path_params, request, next).await
+}
+
+async fn authenticate_in(
+    scope: Scope,
     State(state): State<AppState>,
     path_params: Result<Path<HashMap<String, String>>, PathRejection>,
     request: Request,
@@ -50,10 +80,14 @@ pub(crate) async fn authenticate(
     let principal = state.iam.authenticate(&signed, cts_model::now_ms()).map_err(ApiError::Unauthenticated)?;
     tracing::Span::current().record("access_key", principal.access_key_id.as_str());
     let path_project = path_params.get("project_id").map(String::as_str).unwrap_or_default();
-    if principal.project_id != path_project {
+    let key_scope = match scope {
+        Scope::Project => &principal.project_id,
+        Scope::Domain => &principal.domain_id,
+    };
+    if key_scope != path_project {
         return Err(ApiError::WrongProject {
             access_key: principal.access_key_id,
-            key_project: principal.project_id,
+            key_project: key_scope.clone(),
             path_project: path_project.to_owned(),
         });
     }

@@ -9,6 +9,15 @@
 //! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
 //!   BatchCreateResourceTags, BatchDeleteResourceTags (`resource_tags.rs`).
 //! - `GET /v3/{project_id}/quotas`, `GET /v3/{project_id}/operations`: ListQuotas, ListOperations.
+//! - `POST`/`PUT`/`DELETE /v3/{project_id}/notifications`, `GET .../notifications/{notification_type}`:
+//!   CreateNotification, UpdateNotification, DeleteNotification, ListNotifications (`notifications.rs`).
+//! - `GET /v3/{domain_id}/resources`, `GET /v3/{project_id}/user-resources`: ListTraceResources,
+//!   ListUserResources, from the store's indexes (`trace_resources.rs`).
+//! - `GET /`, `GET /v3`: the API version documents (`versions.rs`); `GET /openapi.json`: the
+//!   OpenAPI document of every route (`openapi.rs`). Both unsigned.
+//!
+//! Changes to trackers and notifications, and ListTrackers and ListTraces calls, are recorded as
+//! traces of service_type `CTS` ([`self_audit`]).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
 //! signature whose access key belongs to `{project_id}`. Every failure is
@@ -20,10 +29,15 @@ mod error;
 mod extract;
 mod ingest;
 mod list_traces;
+mod notifications;
+mod openapi;
 mod operations;
 mod request_id;
 mod resource_tags;
+mod self_audit;
+mod trace_resources;
 mod trackers;
+mod versions;
 
 pub use error::{ApiError, ErrorBody};
 pub use ingest::{
@@ -39,6 +53,7 @@ use cts_iam::Iam;
 use cts_resources::Resources;
 use cts_store::{Store, StoreError};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -69,10 +84,27 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/operations", get(operations::list_operations))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/create", post(resource_tags::create_tags))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/delete", delete(resource_tags::delete_tags))
+        .route(
+            "/v3/{project_id}/notifications",
+            post(notifications::create_notification)
+                .put(notifications::update_notification)
+                .delete(notifications::delete_notifications),
+        )
+        .route("/v3/{project_id}/notifications/{notification_type}", get(notifications::list_notifications))
+        .route("/v3/{project_id}/user-resources", get(trace_resources::list_user_resources))
+        .route_layer(middleware::from_fn_with_state(state.clone(), self_audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    // Account-level routes: the first segment is the caller's domain id.
+    let account = Router::new()
+        .route("/v3/{project_id}/resources", get(trace_resources::list_trace_resources))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate_domain));
     Router::new()
         .route("/health", get(health))
+        .route("/", get(versions::list_versions))
+        .route("/v3", get(versions::show_v3))
+        .route("/openapi.json", get(openapi::openapi))
         .merge(v3)
+        .merge(account)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -98,7 +130,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let store = state.store.clone();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    // The peer address is the source IP of self-audit traces.
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tokio::task::spawn_blocking(move || store.flush()).await.map_err(std::io::Error::other)??;
     Ok(())
 }
