@@ -86,7 +86,10 @@ pub(crate) async fn list_notifications(
     uri: Uri,
 ) -> Result<Json<ListNotificationsResponse>, ApiError> {
     let notification_type = path.get("notification_type").map(String::as_str).unwrap_or_default();
-    let listed = NotificationType::parse_listed(notification_type)?;
+    let listed = NotificationType::parse_listed(notification_type).map_err(|error| ApiError::InvalidParameter {
+        name: "notification_type".to_owned(),
+        reason: error.to_string(),
+    })?;
     let name = QueryParams::of(&uri).get("notification_name")?.map(str::to_owned);
     let notifications = match listed {
         Some(NotificationType::Smn) => {
