@@ -13,13 +13,14 @@
 //! fsync. A ListTraces call records exactly one trace, after it has answered: it never sees its
 //! own trace and never records more than one.
 
+use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::AppState;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use cts_iam::sign::parse_query_string;
 use cts_iam::Principal;
 use cts_model::{limits, BaseUser, Trace, TraceRating, TraceType, UserInfo, UserType, CATALOG, CTS_SERVICE};
@@ -141,12 +142,7 @@ async fn buffered(response: Response) -> (Response, Option<Value>) {
             let json = serde_json::from_slice(&bytes).ok();
             (Response::from_parts(parts, Body::from(bytes)), json)
         }
-        Err(error) => {
-            tracing::error!(%error, "reading an audited response failed");
-            let mut failed = Response::new(Body::from(Bytes::new()));
-            *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            (failed, None)
-        }
+        Err(error) => (ApiError::ReadFailed(Box::new(error)).into_response(), None),
     }
 }
 
