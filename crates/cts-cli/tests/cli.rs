@@ -93,7 +93,18 @@ async fn imported_traces_are_listed_by_cts_traces_with_filters() {
     assert!(filtered.iter().all(|t| t["user"]["name"] == "alice" && t["trace_name"] == "createOrder"));
 
     let table = run(cts()
-        .args(["traces", "--endpoint", &server.endpoint, "--from", "1d", "--limit", "5"])
+        // (service_type: not cts's own self-audit traces of the queries above.)
+        .args([
+            "traces",
+            "--endpoint",
+            &server.endpoint,
+            "--from",
+            "1d",
+            "--limit",
+            "5",
+            "--service-type",
+            "marketplace",
+        ])
         .arg("--data-dir")
         .arg(&data_dir));
     let stdout = String::from_utf8(table.stdout).unwrap();

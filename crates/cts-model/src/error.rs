@@ -22,7 +22,7 @@ pub enum ErrorCode {
     NotFound,
     /// The service cannot take writes now (overloaded, disk full, shutting down).
     Unavailable,
-    /// The project has as many trackers as it may have.
+    /// The project has as many trackers (or key event notifications) as it may have.
     TrackerQuotaExceeded,
     /// The management tracker exists already (there is exactly one).
     ManagementTrackerExists,
@@ -46,6 +46,8 @@ pub enum ErrorCode {
     InvalidFilePrefix,
     /// A bucket name is invalid.
     InvalidBucketName,
+    /// A key event notification of that name exists already.
+    NotificationNameExists,
 }
 
 impl ErrorCode {
@@ -71,6 +73,7 @@ impl ErrorCode {
             ErrorCode::TrackerNotFound => "CTS.0214",
             ErrorCode::InvalidFilePrefix => "CTS.0218",
             ErrorCode::InvalidBucketName => "CTS.0231",
+            ErrorCode::NotificationNameExists => "CTS.0400",
         }
     }
 }

@@ -12,4 +12,4 @@ mod validate;
 pub use catalog::{Operation, OperationCatalog, CATALOG, CTS_SERVICE, MARKETPLACE_SERVICE};
 pub use error::{ErrorCode, ValidationError};
 pub use trace::{Attributes, BaseUser, SessionContext, Trace, TraceRating, TraceType, UserInfo, UserType};
-pub use validate::{is_valid_tracker_name, limits, now_ms, TraceInput};
+pub use validate::{is_valid_identifier, is_valid_tracker_name, limits, now_ms, TraceInput};

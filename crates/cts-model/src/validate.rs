@@ -170,12 +170,15 @@ fn required(field: &str, value: Option<String>) -> Result<String, ValidationErro
 
 /// `trace_name`, `service_type`, `resource_type`: 1-64 of `[A-Za-z0-9-_.]`,
 /// starting with a letter.
-fn check_identifier(field: &str, value: &str) -> Result<(), ValidationError> {
-    let valid = !value.is_empty()
+pub fn is_valid_identifier(value: &str) -> bool {
+    !value.is_empty()
         && value.len() <= limits::NAME_MAX
         && value.starts_with(|c: char| c.is_ascii_alphabetic())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn check_identifier(field: &str, value: &str) -> Result<(), ValidationError> {
+    if is_valid_identifier(value) {
         Ok(())
     } else {
         Err(ValidationError::new(

@@ -30,6 +30,12 @@ pub enum ResourceError {
     TrackerNotFound { tracker_type: &'static str, name: String },
     #[error("no tracker with id {0:?} exists in this project")]
     TrackerIdNotFound(String),
+    #[error("the project already has {limit} key event notifications, the most it may have")]
+    NotificationQuotaExceeded { limit: usize },
+    #[error("a key event notification named {0:?} already exists")]
+    NotificationNameExists(String),
+    #[error("no key event notification with id {0:?} exists in this project")]
+    NotificationNotFound(String),
     #[error("obs_info.file_prefix_name {0:?} is invalid: it must be 0-64 characters of A-Z, a-z, 0-9, '-', '.', '_'")]
     InvalidFilePrefix(String),
     #[error(

@@ -1,8 +1,10 @@
-//! [`Resources`]: every project's trackers (with their tags), kept in memory
-//! and persisted as one JSON file, `<data_dir>/resources/state.json`, which
-//! each change replaces atomically before it is visible.
+//! [`Resources`]: every project's trackers (with their tags) and key event
+//! notifications, kept in memory and persisted as one JSON file,
+//! `<data_dir>/resources/state.json`, which each change replaces atomically
+//! before it is visible.
 
 use crate::error::ResourceError;
+use crate::notification::{Notification, NotificationRequest, MAX_NOTIFICATIONS};
 use crate::tags::{self, Tag, TagsRequest};
 use crate::tracker::{
     Lts, Tracker, TrackerRequest, TrackerStatus, TrackerType, MAX_DATA_TRACKERS, SYSTEM_TRACKER_NAME,
@@ -15,8 +17,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 const STATE_VERSION: u32 = 1;
-/// How many key event notifications a project may have (notifications are not implemented yet).
-pub const MAX_NOTIFICATIONS: usize = 100;
 
 /// The project an operation is about, as the caller's credentials name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,10 +42,13 @@ struct State {
 }
 
 /// One project's resources: the management tracker first, then the data
-/// trackers in creation order.
+/// trackers in creation order; the notifications in creation order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ProjectResources {
     trackers: Vec<StoredTracker>,
+    /// Absent from state files written before notifications existed.
+    #[serde(default)]
+    notifications: Vec<Notification>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +75,10 @@ impl ProjectResources {
             .iter_mut()
             .find(|stored| stored.tracker.id == id)
             .ok_or_else(|| ResourceError::TrackerIdNotFound(id.to_owned()))
+    }
+
+    fn notification_named(&self, name: &str) -> Option<&Notification> {
+        self.notifications.iter().find(|notification| notification.notification_name == name)
     }
 }
 
@@ -239,6 +246,84 @@ impl Resources {
         })?
     }
 
+    /// CreateNotification: a new, enabled notification with a name unique in the project.
+    pub fn create_notification(
+        &self,
+        project: ProjectScope<'_>,
+        request: &NotificationRequest,
+    ) -> Result<Notification, ResourceError> {
+        let notification = request.to_new(project.project_id)?;
+        self.change(project, |resources| {
+            if resources.notification_named(&notification.notification_name).is_some() {
+                return Err(ResourceError::NotificationNameExists(notification.notification_name.clone()));
+            }
+            if resources.notifications.len() >= MAX_NOTIFICATIONS {
+                return Err(ResourceError::NotificationQuotaExceeded { limit: MAX_NOTIFICATIONS });
+            }
+            resources.notifications.push(notification.clone());
+            Ok(notification)
+        })
+    }
+
+    /// UpdateNotification: changes exactly the fields `request` carries on the
+    /// notification its `notification_id` names.
+    pub fn update_notification(
+        &self,
+        project: ProjectScope<'_>,
+        request: &NotificationRequest,
+    ) -> Result<Notification, ResourceError> {
+        let id = request
+            .notification_id
+            .as_deref()
+            .ok_or_else(|| ResourceError::invalid("notification_id", "is required"))?;
+        self.change(project, |resources| {
+            let index = resources
+                .notifications
+                .iter()
+                .position(|notification| notification.notification_id == id)
+                .ok_or_else(|| ResourceError::NotificationNotFound(id.to_owned()))?;
+            let mut updated = resources.notifications[index].clone();
+            request.apply_to(&mut updated)?;
+            if resources.notification_named(&updated.notification_name).is_some_and(|other| other.notification_id != id)
+            {
+                return Err(ResourceError::NotificationNameExists(updated.notification_name));
+            }
+            resources.notifications[index] = updated.clone();
+            Ok(updated)
+        })
+    }
+
+    /// DeleteNotification: every notification of `ids`, or none when one of
+    /// them is not a notification of the project. Returns how many were deleted.
+    pub fn delete_notifications(&self, project: ProjectScope<'_>, ids: &[&str]) -> Result<usize, ResourceError> {
+        self.change(project, |resources| {
+            if let Some(missing) =
+                ids.iter().find(|id| !resources.notifications.iter().any(|n| n.notification_id == **id))
+            {
+                return Err(ResourceError::NotificationNotFound((*missing).to_owned()));
+            }
+            let before = resources.notifications.len();
+            resources.notifications.retain(|notification| !ids.contains(&notification.notification_id.as_str()));
+            Ok(before - resources.notifications.len())
+        })
+    }
+
+    /// ListNotifications: the project's notifications in creation order, or the one named `name`.
+    pub fn list_notifications(
+        &self,
+        project: ProjectScope<'_>,
+        name: Option<&str>,
+    ) -> Result<Vec<Notification>, ResourceError> {
+        self.read(project, |resources| {
+            resources
+                .notifications
+                .iter()
+                .filter(|notification| name.is_none_or(|name| notification.notification_name == name))
+                .cloned()
+                .collect()
+        })
+    }
+
     /// ListQuotas: trackers and notifications, used and allowed.
     pub fn quotas(&self, project: ProjectScope<'_>) -> Result<Vec<Quota>, ResourceError> {
         self.read(project, |resources| {
@@ -246,7 +331,11 @@ impl Resources {
             vec![
                 Quota { resource_type: "system_tracker", used: resources.trackers.len() - data, quota: 1 },
                 Quota { resource_type: "data_tracker", used: data, quota: MAX_DATA_TRACKERS },
-                Quota { resource_type: "smn_notification", used: 0, quota: MAX_NOTIFICATIONS },
+                Quota {
+                    resource_type: "smn_notification",
+                    used: resources.notifications.len(),
+                    quota: MAX_NOTIFICATIONS,
+                },
             ]
         })
     }
@@ -284,6 +373,7 @@ impl Resources {
                 tracker: new_tracker(project, TrackerType::System, SYSTEM_TRACKER_NAME.to_owned()),
                 tags: Vec::new(),
             }],
+            notifications: Vec::new(),
         });
         let outcome = f(resources)?;
         let bytes = serde_json::to_vec_pretty(&next).expect("the state serializes");

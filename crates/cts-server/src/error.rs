@@ -91,6 +91,9 @@ impl ApiError {
                     ResourceError::InvalidFilePrefix(_) => bad_request(ErrorCode::InvalidFilePrefix),
                     ResourceError::InvalidBucketName { .. } => bad_request(ErrorCode::InvalidBucketName),
                     ResourceError::InvalidField { .. } => bad_request(ErrorCode::InvalidBody),
+                    ResourceError::NotificationQuotaExceeded { .. } => bad_request(ErrorCode::TrackerQuotaExceeded),
+                    ResourceError::NotificationNameExists(_) => bad_request(ErrorCode::NotificationNameExists),
+                    ResourceError::NotificationNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
                     ResourceError::Write { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
                     ResourceError::Read { .. } | ResourceError::Corrupt { .. } => {
                         (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed)
@@ -122,7 +125,7 @@ impl ApiError {
             ApiError::TaskFailed(_) => "the request failed inside cts".to_owned(),
             ApiError::Resource(error) if self.is_internal() => {
                 format!(
-                    "the trackers could not be {}",
+                    "the project's resources could not be {}",
                     if matches!(error, ResourceError::Write { .. }) { "saved; nothing changed" } else { "read" }
                 )
             }
@@ -213,6 +216,9 @@ mod tests {
             ),
             (ResourceError::SystemTrackerNotDeletable.into(), 400, "CTS.0202"),
             (ResourceError::TrackerIdNotFound("id".into()).into(), 404, "CTS.0214"),
+            (ResourceError::NotificationQuotaExceeded { limit: 100 }.into(), 400, "CTS.0200"),
+            (ResourceError::NotificationNameExists("n".into()).into(), 400, "CTS.0400"),
+            (ResourceError::NotificationNotFound("id".into()).into(), 404, "CTS.0404"),
         ];
         for (error, status, code) in cases {
             let (actual_status, actual_code) = error.status_and_code();

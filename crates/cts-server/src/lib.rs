@@ -10,6 +10,15 @@
 //!   BatchCreateResourceTags, BatchDeleteResourceTags (`resource_tags.rs`).
 //! - `GET /v3/{project_id}/quotas`, `GET /v3/{project_id}/operations`: ListQuotas, ListOperations.
 //! - `POST /v3/{domain_id}/checkbucket`: CheckObsBuckets against the configured object store (`check_buckets.rs`).
+//! - `POST`/`PUT`/`DELETE /v3/{project_id}/notifications`, `GET .../notifications/{notification_type}`:
+//!   CreateNotification, UpdateNotification, DeleteNotification, ListNotifications (`notifications.rs`).
+//! - `GET /v3/{domain_id}/resources`, `GET /v3/{project_id}/user-resources`: ListTraceResources,
+//!   ListUserResources, from the store's indexes (`trace_resources.rs`).
+//! - `GET /`, `GET /v3`: the API version documents (`versions.rs`); `GET /openapi.json`: the
+//!   OpenAPI document of every route (`openapi.rs`). Both unsigned.
+//!
+//! Changes to trackers and notifications, and ListTrackers and ListTraces calls, are recorded as
+//! traces of service_type `CTS` ([`self_audit`]).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
 //! signature whose access key belongs to `{project_id}`. Every failure is
@@ -22,11 +31,16 @@ mod error;
 mod extract;
 mod ingest;
 mod list_traces;
+mod notifications;
+mod openapi;
 mod operations;
 mod permissions;
 mod request_id;
 mod resource_tags;
+mod self_audit;
+mod trace_resources;
 mod trackers;
+mod versions;
 
 pub use error::{ApiError, ErrorBody};
 pub use ingest::{
@@ -42,6 +56,7 @@ use cts_iam::Iam;
 use cts_resources::Resources;
 use cts_store::{Store, StoreError};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -76,13 +91,27 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
         .route("/v3/{project_id}/quotas", get(trackers::list_quotas))
         .route("/v3/{project_id}/operations", get(operations::list_operations))
-        // `{project_id}` stands for the domain id here: CheckObsBuckets is an account-level call.
+        // Account-level: `{project_id}` is the caller's domain id here ([`permissions`]).
         .route("/v3/{project_id}/checkbucket", post(check_buckets::check_buckets))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/create", post(resource_tags::create_tags))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/delete", delete(resource_tags::delete_tags))
+        .route(
+            "/v3/{project_id}/notifications",
+            post(notifications::create_notification)
+                .put(notifications::update_notification)
+                .delete(notifications::delete_notifications),
+        )
+        .route("/v3/{project_id}/notifications/{notification_type}", get(notifications::list_notifications))
+        .route("/v3/{project_id}/user-resources", get(trace_resources::list_user_resources))
+        // Account-level, like checkbucket: the first segment is the caller's domain id ([`permissions`]).
+        .route("/v3/{project_id}/resources", get(trace_resources::list_trace_resources))
+        .route_layer(middleware::from_fn_with_state(state.clone(), self_audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/health", get(health))
+        .route("/", get(versions::list_versions))
+        .route("/v3", get(versions::show_v3))
+        .route("/openapi.json", get(openapi::openapi))
         .merge(v3)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -109,7 +138,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let store = state.store.clone();
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    // The peer address is the source IP of self-audit traces.
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tokio::task::spawn_blocking(move || store.flush()).await.map_err(std::io::Error::other)??;
     Ok(())
 }

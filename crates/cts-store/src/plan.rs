@@ -121,6 +121,11 @@ impl FieldIndex {
         self.postings.get(value).map_or(&[], Vec::as_slice)
     }
 
+    /// Every value with its rows (ascending), in no particular order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = (&str, &[u32])> {
+        self.postings.iter().map(|(value, rows)| (&**value, rows.as_slice()))
+    }
+
     pub(crate) fn shrink_to_fit(&mut self) {
         self.postings.values_mut().for_each(Vec::shrink_to_fit);
         self.postings.shrink_to_fit();

@@ -423,6 +423,15 @@ impl Segment {
         [&self.path, self.stored.path()]
     }
 
+    pub(crate) fn indexes(&self) -> &FieldIndexes {
+        &self.indexes
+    }
+
+    /// The first row whose time is `time_ms` or later (rows are in time order).
+    pub(crate) fn first_row_at(&self, time_ms: i64) -> usize {
+        self.times.partition_point(|&time| time < time_ms)
+    }
+
     pub(crate) fn trace_id(&self, row: u32) -> &str {
         let row = row as usize;
         let start = if row == 0 { 0 } else { self.id_ends[row - 1] as usize };

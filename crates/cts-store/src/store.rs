@@ -23,6 +23,10 @@ use tokio::sync::oneshot;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// A child module, to read the parts of [`State`].
+#[path = "distinct.rs"]
+mod distinct;
+
 /// Where and how the store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
