@@ -6,6 +6,12 @@
 //! - every trace, from the layer or from the service's own system actions, goes to a [`TraceSink`], which must
 //!   never block or fail the operation it records.
 
+pub mod layer;
+pub mod redact;
+
+pub use layer::{ReporterConfig, ReporterLayer, RouteError, RouteTable, TimeSource};
+pub use redact::Redactor;
+
 use cts_model::{TraceInput, TraceType, UserInfo};
 
 /// What a handler tells the reporter about the operation it just served, as a response extension.
