@@ -152,3 +152,44 @@ impl Journal {
 fn corrupt(path: &Path, reason: impl ToString) -> StorageError {
     StorageError::Corrupt { path: path.display().to_string(), reason: reason.to_string() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str) -> Command {
+        Command::CreateAccount { name: name.to_owned() }
+    }
+
+    /// Executes and journals `command`, as the service does.
+    fn apply(journal: &mut Journal, market: &mut Marketplace, command: Command) {
+        market.execute(1, None, &command).unwrap();
+        journal.append(1, None, &command, market).unwrap();
+    }
+
+    #[test]
+    fn reopening_replays_snapshot_and_journal_and_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(AtomicU32::new(0));
+        let (mut journal, mut market) = Journal::open(dir.path(), faults.clone()).unwrap();
+        apply(&mut journal, &mut market, account("a"));
+        journal.snapshot(&market).unwrap();
+        apply(&mut journal, &mut market, account("b"));
+        drop(journal);
+        // A crash in the middle of an append.
+        let mut file = OpenOptions::new().append(true).open(dir.path().join("journal.jsonl")).unwrap();
+        file.write_all(br#"{"seq":3,"at":1,"actor":null,"command":"create_acc"#).unwrap();
+
+        let (mut journal, mut reopened) = Journal::open(dir.path(), faults.clone()).unwrap();
+        assert_eq!(reopened, market);
+        apply(&mut journal, &mut reopened, account("c"));
+        faults.store(1, Ordering::SeqCst);
+        let refused = journal.append(1, None, &account("d"), &reopened);
+        assert!(matches!(refused, Err(StorageError::InjectedFault)));
+        drop(journal);
+        let (_, last) = Journal::open(dir.path(), faults).unwrap();
+        assert_eq!(last, reopened);
+        assert!(last.account("acct-00000003").is_some());
+        assert!(last.account("acct-00000004").is_none());
+    }
+}
