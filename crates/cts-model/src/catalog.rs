@@ -1,5 +1,6 @@
 //! The operations cts knows: the 21 KooGallery operations of the seed
-//! (service_type `marketplace`) and cts's own (service_type `CTS`).
+//! (service_type `marketplace`), the marketplace's seller and platform operations
+//! beyond the seed (service_type `marketplace-provider`), and cts's own (service_type `CTS`).
 //! `ListOperations` answers from here, and ingest derives `read_only` from it.
 
 /// One traced operation.
@@ -42,6 +43,11 @@ macro_rules! op {
 
 /// The service type of KooGallery operations.
 pub const MARKETPLACE_SERVICE: &str = "marketplace";
+/// The service type of the marketplace operations beyond the seed's 21: what sellers do (deliver, accept or reject a
+/// requirement, decide an unsubscription, offer privately), what the platform does on its own (payment confirmation,
+/// expiry, freezing, release, auto-renewal), and a buyer's appeal. A service type of their own keeps `marketplace`
+/// exactly the seed's list.
+pub const MARKETPLACE_PROVIDER_SERVICE: &str = "marketplace-provider";
 /// The service type of cts's own operations.
 pub const CTS_SERVICE: &str = "CTS";
 
@@ -68,6 +74,23 @@ pub static CATALOG: OperationCatalog = OperationCatalog {
         op!("marketplace", "Favorites", "queryFavorites", "Listing products in favorites", ro),
         op!("marketplace", "AgreementSignRecord", "queryAgreementSignList", "Listing signed agreements", ro),
         op!("marketplace", "AgreementSignRecord", "queryAgreementSignDetail", "Querying agreement details", ro),
+        op!("marketplace-provider", "Order", "deliverOrder", "Delivering a purchased product (seller)"),
+        op!("marketplace-provider", "Order", "confirmPayment", "Confirming an order's payment (system)"),
+        op!("marketplace-provider", "Order", "autoRenewResource", "Renewing a resource automatically (system)"),
+        op!("marketplace-provider", "Resource", "expireResource", "A resource expired (system)"),
+        op!("marketplace-provider", "Resource", "freezeResource", "Freezing an expired resource (system)"),
+        op!("marketplace-provider", "Resource", "releaseResource", "Releasing a resource (system)"),
+        op!(
+            "marketplace-provider",
+            "Subscription",
+            "reviewUnsubscription",
+            "Agreeing to or refusing an unsubscription (seller)"
+        ),
+        op!("marketplace-provider", "Supervision", "acceptRequirement", "Accepting a requirement (seller)"),
+        op!("marketplace-provider", "Supervision", "rejectRequirement", "Rejecting a requirement (seller)"),
+        op!("marketplace-provider", "Supervision", "deliverRequirement", "Delivering a requirement (seller)"),
+        op!("marketplace-provider", "Supervision", "appealRequirement", "Appealing a requirement's delivery (buyer)"),
+        op!("marketplace-provider", "PrivateOffer", "createPrivateOffer", "Creating a private offer (seller)"),
         op!("CTS", "tracker", "createTracker", "Creating a tracker"),
         op!("CTS", "tracker", "updateTracker", "Modifying a tracker"),
         op!("CTS", "tracker", "deleteTracker", "Deleting a tracker"),
@@ -133,6 +156,16 @@ mod tests {
             }
         }
         assert_eq!(found, 21);
+    }
+
+    #[test]
+    fn provider_operations_change_state_and_do_not_repeat_seed_names() {
+        let provider: Vec<_> = CATALOG.filter(Some(MARKETPLACE_PROVIDER_SERVICE), None).collect();
+        assert!(!provider.is_empty());
+        for op in provider {
+            assert!(!op.read_only, "{}", op.trace_name);
+            assert!(CATALOG.find(MARKETPLACE_SERVICE, op.trace_name).is_none(), "{}", op.trace_name);
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@ mod error;
 mod trace;
 mod validate;
 
-pub use catalog::{Operation, OperationCatalog, CATALOG, CTS_SERVICE, MARKETPLACE_SERVICE};
+pub use catalog::{
+    Operation, OperationCatalog, CATALOG, CTS_SERVICE, MARKETPLACE_PROVIDER_SERVICE, MARKETPLACE_SERVICE,
+};
 pub use error::{ErrorCode, ValidationError};
 pub use trace::{Attributes, BaseUser, SessionContext, Trace, TraceRating, TraceType, UserInfo, UserType};
 pub use validate::{is_valid_identifier, is_valid_tracker_name, limits, now_ms, TraceInput};

@@ -10,6 +10,12 @@
 //! is unreachable, keeps what it cannot send yet in a bounded spool on disk that survives restarts, and replays
 //! it with the same trace ids, so each trace is stored once.
 
+pub mod layer;
+pub mod redact;
+
+pub use layer::{LayerConfig, ReporterLayer, RouteError, RouteTable, TimeSource};
+pub use redact::Redactor;
+
 use cts_model::{TraceInput, TraceType, UserInfo};
 
 mod batch;

@@ -71,13 +71,14 @@ impl Cts {
         server.await.unwrap();
     }
 
-    /// Every trace stored (the last hour, newest first), through ListTraces page by page.
+    /// Every marketplace trace stored (the last hour, newest first), through ListTraces page by page; cts's own
+    /// `CTS` traces of these ListTraces calls are left out.
     pub async fn traces(&self) -> Vec<Trace> {
         let client = Client::new(&self.endpoint(), credentials()).unwrap();
         let mut traces = Vec::new();
         let mut marker = None;
         loop {
-            let mut params = vec![("limit", "200".to_owned())];
+            let mut params = vec![("limit", "200".to_owned()), ("service_type", "marketplace".to_owned())];
             params.extend(marker.map(|marker| ("next", marker)));
             let page = client.list_traces(&params).await.unwrap();
             traces.extend(page.traces);

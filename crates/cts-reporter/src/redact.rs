@@ -1,0 +1,315 @@
+//! Redaction of secrets in JSON documents before they leave the process.
+//!
+//! Two rules, applied at any depth (objects inside arrays too):
+//! - the value of a key whose name matches a secret name is replaced with [`MASK`], whatever it is (a string, a
+//!   number, a whole object). Names match case-insensitively and ignoring `_` and `-`, so `accessToken`,
+//!   `ACCESS-TOKEN` and `access_token` are one name;
+//! - a card-number-like digit run (13 to 19 digits, optionally grouped by single spaces or hyphens, passing the Luhn
+//!   check) is masked wherever it appears: inside a string, as a whole number, or as an object key.
+
+use serde_json::{Map, Value};
+
+/// What a redacted value becomes.
+pub const MASK: &str = "******";
+
+/// The secret key names redacted by default.
+pub const DEFAULT_SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "secret_key",
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "auth_token",
+    "authorization",
+    "credential",
+    "credentials",
+    "card_number",
+    "cvv",
+    "cvc",
+    "pin",
+    "private_key",
+    "api_key",
+    "sk",
+];
+
+/// Replaces secrets in JSON documents.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    /// Normalised secret names (see [`normalise`]).
+    secret_keys: Vec<String>,
+}
+
+impl Default for Redactor {
+    fn default() -> Redactor {
+        Redactor::new(DEFAULT_SECRET_KEYS.iter().copied())
+    }
+}
+
+impl Redactor {
+    /// A redactor for exactly these key names.
+    pub fn new<'a>(secret_keys: impl IntoIterator<Item = &'a str>) -> Redactor {
+        let mut keys: Vec<String> = secret_keys.into_iter().map(normalise).collect();
+        keys.sort();
+        keys.dedup();
+        Redactor { secret_keys: keys }
+    }
+
+    /// Whether the value under `key` is a secret.
+    pub fn is_secret_key(&self, key: &str) -> bool {
+        self.secret_keys.binary_search(&normalise(key)).is_ok()
+    }
+
+    /// Redacts `value` in place.
+    pub fn redact(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                *map = entries.into_iter().map(|(key, value)| self.redact_entry(key, value)).collect::<Map<_, _>>();
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.redact(item)),
+            Value::String(text) => {
+                if let Some(masked) = mask_card_numbers(text) {
+                    *text = masked;
+                }
+            }
+            Value::Number(number) => {
+                if is_card_number(&number.to_string()) {
+                    *value = Value::String(MASK.to_owned());
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    fn redact_entry(&self, key: String, mut value: Value) -> (String, Value) {
+        if self.is_secret_key(&key) {
+            value = Value::String(MASK.to_owned());
+        } else {
+            self.redact(&mut value);
+        }
+        (mask_card_numbers(&key).unwrap_or(key), value)
+    }
+}
+
+/// A key name without case, `_` and `-`.
+fn normalise(key: &str) -> String {
+    key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// `text` with every card-number-like digit run masked, or `None` when it holds none.
+pub fn mask_card_numbers(text: &str) -> Option<String> {
+    // Cheap rejection: a card number needs at least 13 digits.
+    if text.bytes().filter(u8::is_ascii_digit).count() < 13 {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut masked = String::with_capacity(text.len());
+    let mut copied_up_to = 0;
+    let mut found = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        let end = digit_run_end(bytes, i);
+        if is_card_number(&text[i..end]) {
+            masked.push_str(&text[copied_up_to..i]);
+            masked.push_str(MASK);
+            copied_up_to = end;
+            found = true;
+        }
+        i = end;
+    }
+    found.then(|| {
+        masked.push_str(&text[copied_up_to..]);
+        masked
+    })
+}
+
+/// The end of a run of digits starting at `start`, where single spaces or hyphens between digits belong to the run.
+fn digit_run_end(bytes: &[u8], start: usize) -> usize {
+    let mut end = start;
+    let mut i = start;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            i += 1;
+            end = i;
+        } else if matches!(bytes[i], b' ' | b'-') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    end
+}
+
+/// 13 to 19 digits (separators ignored) passing the Luhn check.
+fn is_card_number(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || candidate.chars().any(|c| !c.is_ascii_digit() && c != ' ' && c != '-') {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(position, &digit)| match (position % 2, digit * 2) {
+            (0, _) => digit,
+            (_, doubled) if doubled > 9 => doubled - 9,
+            (_, doubled) => doubled,
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_keys_match_ignoring_case_underscores_and_hyphens() {
+        let redactor = Redactor::default();
+        for key in ["password", "PassWord", "access_token", "accessToken", "ACCESS-TOKEN", "cardNumber", "card_number"]
+        {
+            assert!(redactor.is_secret_key(key), "{key}");
+        }
+        for key in ["passwords_policy", "name", "tokenizer", "pinned", "spin"] {
+            assert!(!redactor.is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn redacts_at_any_depth_including_objects_in_arrays() {
+        let mut doc = json!({
+            "user": {"name": "alice", "Password": "hunter2"},
+            "cards": [{"cardNumber": 4111111111111111u64, "cvv": "123", "holder": "A"}],
+            "headers": {"Authorization": {"scheme": "Bearer", "value": "abc"}},
+            "note": "pay with 4111 1111 1111 1111 today",
+            "order": "ORD0000000001",
+        });
+        Redactor::default().redact(&mut doc);
+        assert_eq!(
+            doc,
+            json!({
+                "user": {"name": "alice", "Password": MASK},
+                "cards": [{"cardNumber": MASK, "cvv": MASK, "holder": "A"}],
+                "headers": {"Authorization": MASK},
+                "note": format!("pay with {MASK} today"),
+                "order": "ORD0000000001",
+            })
+        );
+    }
+
+    #[test]
+    fn card_numbers_need_the_luhn_check_and_13_to_19_digits() {
+        let cases = [
+            ("4111111111111111", true),
+            ("4111-1111-1111-1111", true),
+            ("5500 0000 0000 0004", true),
+            ("4111111111111112", false),     // Luhn fails
+            ("411111111111", false),         // 12 digits
+            ("4111  1111 1111 1111", false), // double space splits the run
+            ("20250101123000123", false),    // a timestamp-like number failing Luhn
+        ];
+        for (text, masked) in cases {
+            assert_eq!(mask_card_numbers(text).is_some(), masked, "{text}");
+        }
+        let mut number = json!(4111111111111111u64);
+        Redactor::default().redact(&mut number);
+        assert_eq!(number, json!(MASK));
+    }
+
+    #[test]
+    fn custom_names_replace_the_defaults() {
+        let redactor = Redactor::new(["otp"]);
+        let mut doc = json!({"OTP": "123456", "password": "kept"});
+        redactor.redact(&mut doc);
+        assert_eq!(doc, json!({"OTP": MASK, "password": "kept"}));
+    }
+
+    /// Key names: the default secrets in varied spellings, and harmless names.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (prop::sample::select(DEFAULT_SECRET_KEYS), any::<bool>(), any::<bool>()).prop_map(|(k, upper, hyphen)| {
+                let k = if hyphen { k.replace('_', "-") } else { k.to_owned() };
+                if upper {
+                    k.to_uppercase()
+                } else {
+                    k
+                }
+            }),
+            "[a-z]{1,8}".prop_filter("not a secret name", |k| !Redactor::default().is_secret_key(k)),
+        ]
+    }
+
+    /// JSON documents whose leaves hold no digit runs, so only key-based redaction applies.
+    fn document() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0i64..1_000_000).prop_map(Value::from),
+            "[a-zA-Z ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(key(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The model: every value under a secret key is the mask; everything else equals the original.
+    fn check(original: &Value, redacted: &Value, redactor: &Redactor) -> Result<(), TestCaseError> {
+        match (original, redacted) {
+            (Value::Object(a), Value::Object(b)) => {
+                prop_assert_eq!(a.len(), b.len());
+                for (key, value) in a {
+                    let after = b.get(key).ok_or_else(|| TestCaseError::fail(format!("{key} vanished")))?;
+                    if redactor.is_secret_key(key) {
+                        prop_assert_eq!(after, &json!(MASK));
+                    } else {
+                        check(value, after, redactor)?;
+                    }
+                }
+                Ok(())
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                prop_assert_eq!(a.len(), b.len());
+                a.iter().zip(b).try_for_each(|(x, y)| check(x, y, redactor))
+            }
+            (a, b) => {
+                prop_assert_eq!(a, b);
+                Ok(())
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_secret_value_survives_and_other_content_is_unchanged(original in document()) {
+            let redactor = Redactor::default();
+            let mut redacted = original.clone();
+            redactor.redact(&mut redacted);
+            check(&original, &redacted, &redactor)?;
+        }
+
+        #[test]
+        fn card_numbers_never_survive_inside_text(prefix in "[a-z ]{0,8}", card in prop::sample::select(vec![
+            "4111111111111111", "5500000000000004", "340000000000009", "6011000000000004", "4222222222222",
+        ]), suffix in "[a-z ]{0,8}") {
+            let mut doc = json!({"note": format!("{prefix}{card}{suffix}")});
+            Redactor::default().redact(&mut doc);
+            let note = doc["note"].as_str().unwrap().to_owned();
+            prop_assert!(!note.contains(card));
+            prop_assert_eq!(note, format!("{prefix}{MASK}{suffix}"));
+        }
+    }
+}
