@@ -124,6 +124,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision, reason = "the RFC's input, digit for digit")]
     fn rfc_8785_section_3_2_2_example() {
         let mut input: serde_json::Value = serde_json::from_str(
             r#"{

@@ -12,9 +12,11 @@
 
 use crate::error::LedgerError;
 use crate::jcs::canonical_json;
-use crate::log::{LogEntryRecord, ProjectLog};
+use crate::log::{LogEntryRecord, NewLeaf, ProjectLog};
 use crate::merkle::{self, Hash};
 use crate::note::NoteSigner;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use cts_model::Trace;
 use cts_store::{AppendLog, LeafHash, LogEntry};
 use parking_lot::{Mutex, RwLock};
@@ -63,6 +65,22 @@ pub struct InclusionProof {
     pub leaf_index: u64,
     pub tree_size: u64,
     pub hashes: Vec<Hash>,
+}
+
+impl InclusionProof {
+    /// `{"leaf_index":i,"tree_size":N,"hashes":[base64...]}`, as the API returns it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "hashes": hashes_to_base64(&self.hashes),
+        })
+    }
+}
+
+/// Hashes as base64 strings (proof JSON).
+pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|hash| BASE64.encode(hash)).collect()
 }
 
 /// The verifiable logs of every project.
@@ -204,7 +222,7 @@ impl Ledger {
 
     /// Appends leaves durably, in order within each project.
     pub fn append_entries(&self, entries: &[LogEntry<'_>]) -> Result<(), LedgerError> {
-        let mut by_project: Vec<(&str, Vec<(i64, Hash, &str)>)> = Vec::new();
+        let mut by_project: Vec<(&str, Vec<NewLeaf<'_>>)> = Vec::new();
         for entry in entries {
             let leaf = (entry.time, entry.leaf_hash, entry.trace_id);
             match by_project.iter_mut().find(|(project, _)| *project == entry.project_id) {

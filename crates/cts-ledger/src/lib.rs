@@ -20,8 +20,8 @@ mod verify;
 pub use error::LedgerError;
 pub use jcs::canonical_json;
 pub use ledger::{
-    ledger_dir, read_expired_before, read_verifier_keys, trace_leaf_data, trace_leaf_hash, Checkpointer,
-    InclusionProof, Ledger, LedgerConfig, DEFAULT_KEY_NAME, DEFAULT_ORIGIN_PREFIX,
+    hashes_to_base64, ledger_dir, read_expired_before, read_verifier_keys, trace_leaf_data, trace_leaf_hash,
+    Checkpointer, InclusionProof, Ledger, LedgerConfig, DEFAULT_KEY_NAME, DEFAULT_ORIGIN_PREFIX,
 };
 pub use log::{LogEntryRecord, TILE_HEIGHT, TILE_WIDTH};
 pub use note::{open_note, Checkpoint, NoteSigner, NoteVerifier};

@@ -27,6 +27,9 @@ pub const TILE_WIDTH: u64 = 256;
 pub const TILE_HEIGHT: u32 = 8;
 const ENTRY_FIXED_LEN: usize = 8 + 32;
 
+/// A leaf to append: the trace's time, its leaf hash and its id.
+pub(crate) type NewLeaf<'a> = (i64, Hash, &'a str);
+
 /// One leaf as the entries file records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntryRecord {
@@ -255,7 +258,7 @@ impl ProjectLog {
     }
 
     /// Appends leaves durably (write, fsync), then makes them visible.
-    pub(crate) fn append(&self, entries: &[(i64, Hash, &str)]) -> Result<(), LedgerError> {
+    pub(crate) fn append(&self, entries: &[NewLeaf<'_>]) -> Result<(), LedgerError> {
         let mut bytes = Vec::with_capacity(entries.len() * 96);
         let mut ends = Vec::with_capacity(entries.len());
         for (time, leaf_hash, trace_id) in entries {
