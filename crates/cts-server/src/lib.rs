@@ -9,6 +9,8 @@
 //! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
 //!   BatchCreateResourceTags, BatchDeleteResourceTags (`resource_tags.rs`).
 //! - `GET /v3/{project_id}/quotas`, `GET /v3/{project_id}/operations`: ListQuotas, ListOperations.
+//! - `GET /v3/{project_id}/ledger/{checkpoint,keys,proof/inclusion,proof/consistency,tile/...}`: the
+//!   verifiable log (`ledger.rs`).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
 //! signature whose access key belongs to `{project_id}`. Every failure is
@@ -19,6 +21,7 @@ mod auth;
 mod error;
 mod extract;
 mod ingest;
+mod ledger;
 mod list_traces;
 mod operations;
 mod request_id;
@@ -51,11 +54,18 @@ pub struct AppState {
     pub store: Store,
     pub iam: Arc<Iam>,
     pub resources: Arc<Resources>,
+    /// The verifiable log the store appends to; without it the ledger routes answer 404.
+    pub ledger: Option<Arc<cts_ledger::Ledger>>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources }
+        AppState { store, iam, resources, ledger: None }
+    }
+
+    /// The state with the ledger the store was opened with.
+    pub fn with_ledger(self, ledger: Arc<cts_ledger::Ledger>) -> AppState {
+        AppState { ledger: Some(ledger), ..self }
     }
 }
 
@@ -67,6 +77,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
         .route("/v3/{project_id}/quotas", get(trackers::list_quotas))
         .route("/v3/{project_id}/operations", get(operations::list_operations))
+        .route("/v3/{project_id}/ledger/checkpoint", get(ledger::checkpoint))
+        .route("/v3/{project_id}/ledger/keys", get(ledger::keys))
+        .route("/v3/{project_id}/ledger/proof/inclusion", get(ledger::inclusion_proof))
+        .route("/v3/{project_id}/ledger/proof/consistency", get(ledger::consistency_proof))
+        .route("/v3/{project_id}/ledger/tile/{*path}", get(ledger::tile))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/create", post(resource_tags::create_tags))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/delete", delete(resource_tags::delete_tags))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));

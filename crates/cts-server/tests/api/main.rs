@@ -3,5 +3,6 @@
 
 mod client;
 mod common;
+mod ledger;
 mod routes;
 mod trackers;
