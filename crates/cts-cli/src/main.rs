@@ -7,6 +7,7 @@ mod demo;
 mod import;
 mod serve;
 mod traces;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ enum Command {
     Bench(cts_bench::BenchArgs),
     /// Run cts with a seeded KooGallery workload and show what auditors see.
     Demo(demo::DemoArgs),
+    /// Verify the ledger: a whole data directory (server stopped), or one trace offline.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +67,6 @@ fn main() -> anyhow::Result<()> {
         Command::Traces(args) => traces::run(args),
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }

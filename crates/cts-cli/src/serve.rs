@@ -2,7 +2,7 @@
 //! SIGTERM (`cts_server::serve` then seals the memtable).
 
 use crate::config::{Config, RawSettings};
-use crate::data_dir::{open_iam, open_resources, open_store};
+use crate::data_dir::{checkpoint_interval, open_iam, open_resources, open_store};
 use anyhow::Context;
 use clap::Args;
 use cts_store::Store;
@@ -38,8 +38,9 @@ pub async fn start(
 ) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
     let iam = open_iam(config)?;
     let resources = open_resources(config, &iam)?;
-    let store = open_store(config)?;
-    let state = cts_server::AppState::new(store.clone(), Arc::new(iam), Arc::new(resources));
+    let (store, ledger) = open_store(config)?;
+    let checkpointer = ledger.spawn_checkpointer(checkpoint_interval()?)?;
+    let state = cts_server::AppState::new(store.clone(), Arc::new(iam), Arc::new(resources)).with_ledger(ledger);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -50,6 +51,8 @@ pub async fn start(
         let retention = tokio::spawn(enforce_retention(store));
         let served = cts_server::serve(listener, state, shutdown).await.context("serving");
         retention.abort();
+        // Stopping the checkpointer signs a last checkpoint over everything acknowledged.
+        tokio::task::spawn_blocking(move || drop(checkpointer)).await?;
         tracing::info!("cts stopped");
         served
     });

@@ -6,11 +6,13 @@
 //!   key                    the signing key, PRIVATE+KEY+<name>+<id>+<base64> (0600), unless configured
 //!   keys                   every verifier key ever used, one per line, the current one last
 //!   expired-before         retention: every trace older than this time (UTC ms) may be gone
+//!   segment-digests        the SHA-256 of every segment file when it was sealed (frames: hash ‖ file name)
 //!   <project_id>/entries   the project's leaves (see `log.rs`)
 //!   <project_id>/checkpoints  its signed checkpoints, oldest first
 //! ```
 
 use crate::error::LedgerError;
+use crate::frame::push_frame;
 use crate::jcs::canonical_json;
 use crate::log::{LogEntryRecord, NewLeaf, ProjectLog};
 use crate::merkle::{self, Hash};
@@ -20,7 +22,9 @@ use base64::Engine;
 use cts_model::Trace;
 use cts_store::{AppendLog, LeafHash, LogEntry};
 use parking_lot::{Mutex, RwLock};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -136,6 +140,34 @@ pub fn read_expired_before(dir: &Path) -> Result<Option<i64>, LedgerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LedgerError::io(path, e)),
     }
+}
+
+const SEGMENT_DIGESTS: &str = "segment-digests";
+
+/// The SHA-256 of a file's contents.
+pub(crate) fn file_sha256(path: &Path) -> Result<Hash, LedgerError> {
+    let mut file = std::fs::File::open(path).map_err(|e| LedgerError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| LedgerError::io(path, e))?;
+    Ok(hasher.finalize().into())
+}
+
+/// The recorded digest of every segment file by file name (the latest record of a name wins).
+pub fn read_segment_digests(dir: &Path) -> Result<HashMap<String, Hash>, LedgerError> {
+    let path = dir.join(SEGMENT_DIGESTS);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(LedgerError::io(path, e)),
+    };
+    let mut digests = HashMap::new();
+    let mut reader = crate::frame::FrameReader::new(&bytes[..]);
+    while let Some(payload) = reader.next_frame().map_err(|e| LedgerError::io(&path, e))? {
+        let (digest, name) =
+            payload.split_at_checked(32).ok_or_else(|| LedgerError::corrupt(&path, "a short record"))?;
+        digests.insert(String::from_utf8_lossy(name).into_owned(), digest.try_into().expect("32 bytes"));
+    }
+    Ok(digests)
 }
 
 /// The project directories of a ledger directory.
@@ -375,6 +407,22 @@ impl Ledger {
         Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
 
+    /// Appends (fsynced) the SHA-256 of each file to `segment-digests`.
+    fn record_segment_digests(&self, paths: &[&Path]) -> Result<(), LedgerError> {
+        let mut frames = Vec::new();
+        for path in paths {
+            let mut payload = file_sha256(path)?.to_vec();
+            payload.extend_from_slice(path.file_name().unwrap_or_default().as_encoded_bytes());
+            push_frame(&payload, &mut frames);
+        }
+        let path = self.dir.join(SEGMENT_DIGESTS);
+        let _creating = self.creating.lock();
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+        let written = file.and_then(|mut file| file.write_all(&frames).and_then(|()| file.sync_data()));
+        written.map_err(|e| LedgerError::io(&path, e))?;
+        std::fs::File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(|e| LedgerError::io(&self.dir, e))
+    }
+
     fn record_expiry_mark(&self, cutoff_ms: i64) -> Result<(), LedgerError> {
         let _creating = self.creating.lock();
         if read_expired_before(&self.dir)?.is_some_and(|mark| mark >= cutoff_ms) {
@@ -431,5 +479,9 @@ impl AppendLog for Ledger {
 
     fn record_expiry(&self, cutoff_ms: i64) -> Result<(), String> {
         self.record_expiry_mark(cutoff_ms).map_err(|e| e.to_string())
+    }
+
+    fn segment_files_written(&self, paths: &[&Path]) -> Result<(), String> {
+        self.record_segment_digests(paths).map_err(|e| e.to_string())
     }
 }

@@ -3,12 +3,16 @@
 
 use crate::error::LedgerError;
 use crate::jcs::canonical_json;
-use crate::ledger::{ledger_dir, project_ids, read_expired_before, read_verifier_keys, trace_leaf_hash};
+use crate::ledger::{
+    file_sha256, ledger_dir, project_ids, read_expired_before, read_segment_digests, read_verifier_keys,
+    trace_leaf_hash,
+};
 use crate::log::{read_checkpoints_file, read_entries_file, LogEntryRecord};
 use crate::merkle::{self, Hash};
 use crate::note::{Checkpoint, NoteVerifier};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use cts_store::StoredFileKind;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,8 @@ pub enum Finding {
     Removed { project_id: String, trace_id: String, leaf_index: u64 },
     /// A stored trace the log has no leaf for.
     Inserted { project_id: String, trace_id: String, file: PathBuf },
+    /// A segment file whose bytes differ from what was sealed.
+    ModifiedFile { path: PathBuf },
     /// A store file that cannot be read.
     UnreadableFile { path: PathBuf, reason: String },
     /// A signed checkpoint that does not verify (signature, origin, size or root).
@@ -43,6 +49,9 @@ impl fmt::Display for Finding {
             }
             Finding::Inserted { project_id, trace_id, file } => {
                 write!(f, "inserted: trace {trace_id} of project {project_id} in {} is not in the log", file.display())
+            }
+            Finding::ModifiedFile { path } => {
+                write!(f, "modified: {} differs from the segment file that was sealed", path.display())
             }
             Finding::UnreadableFile { path, reason } => write!(f, "unreadable: {}: {reason}", path.display()),
             Finding::BadCheckpoint { project_id, number, reason } => {
@@ -136,7 +145,14 @@ pub fn verify_data_dir(data_dir: &Path, trusted_keys: Option<&[NoteVerifier]>) -
             Err(error) => report.findings.push(Finding::DamagedLog { project_id, reason: error.to_string() }),
         }
     }
+    let digests = read_segment_digests(&dir)?;
     cts_store::scan_stored_files(data_dir, |file| {
+        let name = file.path.file_name().unwrap_or_default().to_string_lossy();
+        if let Some(recorded) = digests.get(name.as_ref()).filter(|_| file.kind != StoredFileKind::Wal) {
+            if file_sha256(&file.path).ok().as_ref() != Some(recorded) {
+                report.findings.push(Finding::ModifiedFile { path: file.path.clone() });
+            }
+        }
         let traces = match file.traces {
             Ok(traces) => traces,
             Err(error) => {

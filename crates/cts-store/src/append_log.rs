@@ -6,7 +6,9 @@
 //!   trace becomes queryable or its append is acknowledged; a failed append fails the group and
 //!   poisons the store like a failed WAL write;
 //! - at open, traces replayed from the WAL that the log does not hold are appended (in WAL order);
-//! - before retention deletes segment files, the log is told which traces expire.
+//! - before retention deletes segment files, the log is told which traces expire;
+//! - once a segment's files are durable (sealed, or a sidecar rebuilt at open), the log is told
+//!   their paths, so it can record what they hold byte for byte.
 
 use crate::error::StoreError;
 use crate::segment::{read_parquet_traces, segment_path};
@@ -40,6 +42,9 @@ pub trait AppendLog: Send + Sync {
     /// Records durably that retention drops every trace older than `cutoff_ms` (called before any file
     /// is deleted; the dropped traces are all older than the cutoff).
     fn record_expiry(&self, cutoff_ms: i64) -> Result<(), String>;
+    /// A segment's files are durable and in place; called before the WAL file they cover is deleted.
+    /// A failure fails the seal (the WAL file stays).
+    fn segment_files_written(&self, paths: &[&Path]) -> Result<(), String>;
 }
 
 /// Which of the store's files a scanned batch of traces came from.

@@ -195,7 +195,7 @@ impl Store {
         let lock = lock_dir(&layout.root)?;
         let hasher = IdHasher::default();
         let mut locations = IdMap::default();
-        let segments = open_segments(&layout.segment_dir, &hasher, &mut locations)?;
+        let segments = open_segments(&layout.segment_dir, &hasher, &mut locations, log.as_deref())?;
         let recovered = recover_wal(&layout, &segments, &hasher, &mut locations)?;
         if let Some(log) = &log {
             append_missing_to_log(log.as_ref(), &recovered)?;
@@ -482,6 +482,7 @@ fn open_segments(
     segment_dir: &Path,
     hasher: &IdHasher,
     locations: &mut IdMap<Location>,
+    log: Option<&dyn AppendLog>,
 ) -> Result<BTreeMap<u64, Arc<Segment>>, StoreError> {
     let mut parquet_files = BTreeSet::new();
     let mut sidecars = BTreeSet::new();
@@ -503,6 +504,11 @@ fn open_segments(
     for &generation in &parquet_files {
         if !sidecars.contains(&generation) {
             rebuild_sidecar(segment_dir, generation)?;
+            if let Some(log) = log {
+                let paths = [stored_path(segment_dir, generation), segment_path(segment_dir, generation)];
+                let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+                log.segment_files_written(&paths).map_err(|reason| StoreError::AppendLog { reason })?;
+            }
         }
         let (segment, keys) = Segment::open(&segment_path(segment_dir, generation), generation, hasher)?;
         for (row, key) in keys.into_iter().enumerate() {

@@ -314,6 +314,10 @@ fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
         fs::rename(temporary, path).map_err(|e| StoreError::io(path, e))?;
     }
     sync_dir(segment_dir)?;
+    if let Some(log) = &shared.log {
+        let paths = [stored.as_path(), path.as_path()];
+        log.segment_files_written(&paths).map_err(|reason| StoreError::AppendLog { reason })?;
+    }
     let (segment, keys) = Segment::from_memtable(&path, memtable, &rows)?;
     {
         let mut state = shared.state.write();

@@ -5,6 +5,7 @@ use crate::tests::{all_traces, config, make_trace};
 use crate::{Store, StoreConfig};
 use parking_lot::Mutex;
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 struct RecordingLog {
     entries: Mutex<Vec<(String, String, LeafHash)>>,
     expiries: Mutex<Vec<i64>>,
+    segment_files: Mutex<Vec<PathBuf>>,
     failing: AtomicBool,
 }
 
@@ -44,6 +46,11 @@ impl AppendLog for RecordingLog {
 
     fn record_expiry(&self, cutoff_ms: i64) -> Result<(), String> {
         self.expiries.lock().push(cutoff_ms);
+        Ok(())
+    }
+
+    fn segment_files_written(&self, paths: &[&Path]) -> Result<(), String> {
+        self.segment_files.lock().extend(paths.iter().map(|path| path.to_path_buf()));
         Ok(())
     }
 }
@@ -112,6 +119,13 @@ fn retention_tells_the_log_before_it_deletes_segments() {
     let now = cts_model::now_ms();
     store.append_blocking(vec![Trace { time: now - 2 * hour, ..make_trace(1) }]).unwrap();
     store.flush().unwrap();
+    let written: Vec<String> =
+        log.segment_files.lock().iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+    assert_eq!(
+        written,
+        ["00000000000000000001.traces", "00000000000000000001.parquet"],
+        "told once the seal is durable"
+    );
     assert_eq!(store.enforce_retention(now).unwrap(), 1);
     assert_eq!(*log.expiries.lock(), vec![now - hour]);
     // Nothing expired: the log is not told anything.
