@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod serve;
 mod traces;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Manage domains, projects, users, roles and access keys of a data directory (JSON output).
     Admin(admin::AdminArgs),
+    /// Verify the ledger: a whole data directory (server stopped), or one trace offline.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,5 +71,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
