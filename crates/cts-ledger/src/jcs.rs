@@ -32,8 +32,12 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::Object(members) => {
+            // serde_json's map iterates in UTF-8 byte order, which is UTF-16 order unless a name holds a
+            // character from U+E000 up (UTF-16 puts those after the surrogate pairs of U+10000 and up).
             let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            if sorted.iter().any(|(name, _)| name.chars().any(|c| c >= '\u{e000}')) {
+                sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            }
             out.push(b'{');
             for (index, (name, member)) in sorted.into_iter().enumerate() {
                 if index > 0 {
