@@ -13,7 +13,6 @@
 
 use crate::error::LedgerError;
 use crate::frame::push_frame;
-use crate::jcs::canonical_json;
 use crate::log::{LogEntryRecord, NewLeaf, ProjectLog};
 use crate::merkle::{self, Hash};
 use crate::note::NoteSigner;
@@ -55,7 +54,7 @@ impl LedgerConfig {
 
 /// The leaf data of a trace: RFC 8785 canonical JSON of the trace as ListTraces returns it.
 pub fn trace_leaf_data(trace: &Trace) -> Vec<u8> {
-    canonical_json(&serde_json::to_value(trace).expect("a trace serialises"))
+    crate::canonical_trace::canonical_trace_json(trace)
 }
 
 /// The RFC 6962 leaf hash of a trace.

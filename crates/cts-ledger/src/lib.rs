@@ -7,6 +7,7 @@
 //! after its WAL fsync and before it acknowledges: a trace is acknowledged only once its leaf is
 //! durable. No HTTP here; `cts-server` serves the API, `cts-cli` runs `cts verify`.
 
+mod canonical_trace;
 mod error;
 mod frame;
 mod jcs;
