@@ -6,6 +6,7 @@ mod config;
 mod data_dir;
 mod demo;
 mod import;
+mod koogallery;
 mod serve;
 mod traces;
 
@@ -47,6 +48,8 @@ enum Command {
     Bench(cts_bench::BenchArgs),
     /// Run cts with a seeded KooGallery workload and show what auditors see.
     Demo(demo::DemoArgs),
+    /// The KooGallery marketplace service, reporting its operations to cts.
+    Koogallery(koogallery::KooGalleryArgs),
     /// Manage domains, projects, users, roles and access keys of a data directory (JSON output).
     Admin(admin::AdminArgs),
 }
@@ -68,5 +71,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Koogallery(args) => koogallery::run(args),
     }
 }
