@@ -79,50 +79,73 @@ async fn demo(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     println!("KooGallery listening on http://{}", marketplace.address);
 
     let worked = tokio::select! {
-        report = run_workload(&marketplace, &service.admin_token, args) => Some(report?),
+        report = run_workload(&marketplace, &service.admin_token, args) => Some(report),
         _ = crate::serve::shutdown_signal() => None,
     };
     let mut cts_ended = None;
-    if let Some(report) = worked {
-        let started = Instant::now();
-        if let Err(error) = marketplace.reporter.flush(FLUSH_TIMEOUT).await {
-            tracing::warn!(%error, "not every trace reached cts in time");
+    let ran = matches!(worked, Some(Ok(_)));
+    let presented = match worked {
+        Some(Ok(report)) => {
+            let shown =
+                present(config, cts_address, &marketplace, &admin, &service.admin_token, simulated_start, report);
+            shown.await
         }
-        let stats = marketplace.reporter.stats();
-        println!(
-            "\n{} operations ({} refused with a 4xx, {} failed with a 5xx) over {:.1} simulated days; \
-             {} traces submitted, {} delivered to cts (flushed in {:.2} s), {} dropped",
-            report.operations,
-            report.rule_breaks,
-            report.incidents,
-            report.simulated_ms as f64 / DAY_MS as f64,
-            stats.submitted,
-            stats.delivered,
-            started.elapsed().as_secs_f64(),
-            stats.dropped_total(),
-        );
-        let client = Client::new(&cts_endpoint, admin_client_credentials(&admin))?;
-        let from = simulated_start.to_string();
-        census(&client, &from).await?;
-        show(&client, &from).await?;
-        instructions(config, cts_address, &marketplace, &service.admin_token, &admin);
-        if !args.exit_after_workload {
-            marketplace.keep_time();
-            println!("\ncts and KooGallery keep serving (Ctrl-C stops both).");
-            cts_ended = tokio::select! {
-                _ = crate::serve::shutdown_signal() => None,
-                ended = &mut cts_server => Some(ended),
-            };
-        }
+        Some(Err(error)) => Err(error),
+        None => Ok(()),
+    };
+    if ran && presented.is_ok() && !args.exit_after_workload {
+        marketplace.keep_time();
+        println!("\ncts and KooGallery keep serving (Ctrl-C stops both).");
+        cts_ended = tokio::select! {
+            _ = crate::serve::shutdown_signal() => None,
+            ended = &mut cts_server => Some(ended),
+        };
     }
-    marketplace.stop().await?;
-    match cts_ended {
-        Some(ended) => ended?,
+    // Stopped in this order whatever happened: the marketplace's last traces go to cts (or its spool) first.
+    let stopped = marketplace.stop().await;
+    let served = match cts_ended {
+        Some(ended) => ended,
         None => {
             let _ = stop_cts.send(());
-            cts_server.await?
+            cts_server.await
         }
+    };
+    presented.and(stopped).and(served?)
+}
+
+/// Flushes the reporter, then shows what cts recorded and how to look further.
+async fn present(
+    config: &Config,
+    cts_address: SocketAddr,
+    marketplace: &Marketplace,
+    admin: &AdminCredentials,
+    admin_token: &str,
+    simulated_start: i64,
+    report: WorkloadReport,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if let Err(error) = marketplace.reporter.flush(FLUSH_TIMEOUT).await {
+        tracing::warn!(%error, "not every trace reached cts in time");
     }
+    let stats = marketplace.reporter.stats();
+    println!(
+        "\n{} operations ({} refused with a 4xx, {} failed with a 5xx) over {:.1} simulated days; \
+         {} traces submitted, {} delivered to cts (flushed in {:.2} s), {} dropped",
+        report.operations,
+        report.rule_breaks,
+        report.incidents,
+        report.simulated_ms as f64 / DAY_MS as f64,
+        stats.submitted,
+        stats.delivered,
+        started.elapsed().as_secs_f64(),
+        stats.dropped_total(),
+    );
+    let client = Client::new(&format!("http://{cts_address}"), admin_client_credentials(admin))?;
+    let from = simulated_start.to_string();
+    census(&client, &from).await?;
+    show(&client, &from).await?;
+    instructions(config, cts_address, marketplace, admin_token, admin);
+    Ok(())
 }
 
 /// The admin credentials of the data directory, and a key of the marketplace's `reporter` user, created on the
@@ -146,7 +169,11 @@ fn reporter_credentials(iam: &Iam, admin: &AdminCredentials) -> anyhow::Result<C
         iam.delete_access_key(&key.access_key)?;
     }
     let key = iam.create_access_key(&user.id, &admin.project_id)?;
-    Ok(Credentials { access_key: key.info.access_key, secret_key: key.secret_key, project_id: admin.project_id.clone() })
+    Ok(Credentials {
+        access_key: key.info.access_key,
+        secret_key: key.secret_key,
+        project_id: admin.project_id.clone(),
+    })
 }
 
 fn admin_client_credentials(admin: &AdminCredentials) -> Credentials {
@@ -168,24 +195,18 @@ fn fresh_marketplace_dir(koogallery_dir: &Path) -> anyhow::Result<std::path::Pat
     Ok(dir)
 }
 
-async fn run_workload(
-    marketplace: &Marketplace,
-    admin_token: &str,
-    args: &DemoArgs,
-) -> anyhow::Result<WorkloadReport> {
+async fn run_workload(marketplace: &Marketplace, admin_token: &str, args: &DemoArgs) -> anyhow::Result<WorkloadReport> {
     println!(
         "\nRunning a seeded KooGallery workload of {} operations (seed {}) over HTTP ...",
         args.operations, args.seed
     );
     let target = Target::Http { base_url: format!("http://{}", marketplace.address), client: reqwest::Client::new() };
-    let bar = ProgressBar::new(args.operations as u64).with_style(ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} operations ({per_sec}, {eta} left)",
-    )?);
-    let report = workload::run(&target, admin_token, args.seed, args.operations, |done, _| {
-        bar.set_position(done as u64)
-    })
-    .await
-    .context("running the workload")?;
+    let bar = ProgressBar::new(args.operations as u64)
+        .with_style(ProgressStyle::with_template("{bar:40} {pos}/{len} operations ({per_sec}, {eta} left)")?);
+    let report =
+        workload::run(&target, admin_token, args.seed, args.operations, |done, _| bar.set_position(done as u64))
+            .await
+            .context("running the workload")?;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -245,7 +266,11 @@ async fn show(client: &Client, from: &str) -> anyhow::Result<()> {
     let latest = client.list_traces(&query(5, &[("service_type", MARKETPLACE_SERVICE)])).await?;
     print_traces("The five latest buyer operations", &latest.traces, false);
     let refused = client.list_traces(&query(3, &[("trace_rating", "warning")])).await?;
-    print_traces("Operations refused for breaking a rule (trace_rating=warning), with the answer", &refused.traces, true);
+    print_traces(
+        "Operations refused for breaking a rule (trace_rating=warning), with the answer",
+        &refused.traces,
+        true,
+    );
     let incidents = client.list_traces(&query(5, &[("trace_rating", "incident")])).await?;
     print_traces("Operations that failed on the marketplace's side (trace_rating=incident)", &incidents.traces, false);
     let platform = client.list_traces(&query(5, &[("user", "system")])).await?;

@@ -98,8 +98,8 @@ impl RawKooGallerySettings {
     pub fn resolve(self) -> anyhow::Result<KooGalleryConfig> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?
             }
             None => RawKooGallerySettings::default(),
@@ -127,9 +127,7 @@ impl RawKooGallerySettings {
         let trusted_proxies = self
             .trusted_proxy
             .iter()
-            .map(|text| {
-                text.trim().parse().with_context(|| format!("trusted_proxy: {text:?} is not an IP address"))
-            })
+            .map(|text| text.trim().parse().with_context(|| format!("trusted_proxy: {text:?} is not an IP address")))
             .collect::<anyhow::Result<_>>()?;
         let Some(admin_token) = self.admin_token else { bail!("admin_token: required") };
         if admin_token.chars().count() < MIN_ADMIN_TOKEN_CHARS {

@@ -23,11 +23,7 @@ fn demo(data_dir: &Path, operations: usize) -> String {
         .output()
         .expect("running cts demo");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "cts demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "cts demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     eprintln!("cts demo --operations {operations}: {:.1} s", started.elapsed().as_secs_f64());
     stdout
 }
@@ -47,7 +43,9 @@ async fn koogallery_traces(data_dir: &Path) -> Vec<Trace> {
 fn spooled_batches(data_dir: &Path) -> usize {
     let spool = data_dir.join("koogallery").join("spool");
     std::fs::read_dir(spool)
-        .map(|entries| entries.filter(|entry| entry.as_ref().unwrap().path().extension() == Some("batch".as_ref())).count())
+        .map(|entries| {
+            entries.filter(|entry| entry.as_ref().unwrap().path().extension() == Some("batch".as_ref())).count()
+        })
         .unwrap_or(0)
 }
 
