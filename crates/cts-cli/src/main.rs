@@ -6,6 +6,7 @@ mod config;
 mod data_dir;
 mod demo;
 mod import;
+mod koogallery;
 mod serve;
 mod traces;
 mod verify;
@@ -48,6 +49,8 @@ enum Command {
     Bench(cts_bench::BenchArgs),
     /// Run cts with a seeded KooGallery workload and show what auditors see.
     Demo(demo::DemoArgs),
+    /// The KooGallery marketplace service, reporting its operations to cts.
+    Koogallery(koogallery::KooGalleryArgs),
     /// Manage domains, projects, users, roles and access keys of a data directory (JSON output).
     Admin(admin::AdminArgs),
     /// Verify the ledger: a whole data directory (server stopped), or one trace offline.
@@ -72,5 +75,6 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Koogallery(args) => koogallery::run(args),
     }
 }
