@@ -22,12 +22,14 @@ mod record;
 mod segment;
 mod store;
 mod stored;
+mod subscribe;
 mod wal;
 mod writer;
 
 pub use error::StoreError;
 pub use query::{Filters, SortKey, TraceQuery};
 pub use store::{AppendOutcome, Store, StoreConfig, StoreStats};
+pub use subscribe::SUBSCRIPTION_CAPACITY;
 
 #[cfg(test)]
 mod tests;

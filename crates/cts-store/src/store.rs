@@ -140,6 +140,8 @@ pub(crate) struct Shared {
     pub poisoned: Mutex<Option<String>>,
     /// Set when the last handle is dropped: the sealer starts no new segment.
     pub closing: AtomicBool,
+    /// Where the writer publishes committed traces ([`Store::subscribe`]).
+    pub committed: crate::subscribe::Committed,
     /// Held (and locked) for the store's lifetime.
     _lock: File,
 }
@@ -217,6 +219,7 @@ impl Store {
             hasher,
             poisoned: Mutex::new(None),
             closing: AtomicBool::new(false),
+            committed: Default::default(),
             _lock: lock,
         });
         let (seal_sender, seal_receiver) = mpsc::channel();
@@ -239,7 +242,7 @@ impl Store {
         Ok(Store { inner: Arc::new(Inner { shared, commands: Some(command_sender), threads: vec![writer, sealer] }) })
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
 
