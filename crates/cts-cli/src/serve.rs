@@ -42,7 +42,19 @@ pub async fn start(
     let resources = open_resources(config, &iam)?;
     let store = open_store(config)?;
     let iam = Arc::new(iam);
-    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), Arc::new(resources));
+    let resources = Arc::new(resources);
+    let topics = Arc::new(cts_notify::Topics::open(&config.data_dir, &config.region)?);
+    let outbox = Arc::new(cts_notify::Outbox::open(&config.data_dir)?);
+    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
+        .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
+    let mut notifier_config = cts_notify::NotifierConfig {
+        insight_projects: iam.projects().into_iter().map(|project| project.id).collect(),
+        ..cts_notify::NotifierConfig::default()
+    };
+    notifier_config.delivery.smtp_url = config.smtp_url.clone();
+    notifier_config.delivery.retry.dead_letter_after = config.dead_letter_after;
+    let notifier = cts_notify::Notifier::start(store.clone(), resources, topics, outbox, notifier_config)
+        .context("starting notification delivery")?;
     if let Some(obs) = &config.obs {
         state = state.with_obs(Arc::new(cts_obs::Obs::new(obs.clone())?));
     }
@@ -58,6 +70,7 @@ pub async fn start(
         let served = cts_server::serve(listener, state, shutdown).await.context("serving");
         retention.abort();
         identities.abort();
+        notifier.shutdown().await;
         tracing::info!("cts stopped");
         served
     });

@@ -14,6 +14,9 @@
 //!   CreateNotification, UpdateNotification, DeleteNotification, ListNotifications (`notifications.rs`).
 //! - `GET /v3/{domain_id}/resources`, `GET /v3/{project_id}/user-resources`: ListTraceResources,
 //!   ListUserResources, from the store's indexes (`trace_resources.rs`).
+//! - `/v2/{project_id}/notifications/topics[/{topic_urn}[/subscriptions]]`,
+//!   `/v2/{project_id}/notifications/subscriptions/{subscription_urn}`, `.../dead-letters`: SMN-style
+//!   topics, subscriptions and dead letters; `GET /v3/{project_id}/insights` (`topics.rs`).
 //! - `GET /`, `GET /v3`: the API version documents (`versions.rs`); `GET /openapi.json`: the
 //!   OpenAPI document of every route (`openapi.rs`). Both unsigned.
 //!
@@ -38,6 +41,7 @@ mod permissions;
 mod request_id;
 mod resource_tags;
 mod self_audit;
+mod topics;
 mod trace_resources;
 mod trackers;
 mod versions;
@@ -47,6 +51,7 @@ pub use ingest::{
     validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST,
 };
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use topics::NotifyState;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
@@ -71,11 +76,17 @@ pub struct AppState {
     pub resources: Arc<Resources>,
     /// The S3-compatible object store, when one is configured.
     pub obs: Option<Arc<cts_obs::Obs>>,
+    /// Topics and the outbox, when notification delivery runs.
+    pub notify: Option<NotifyState>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources, obs: None }
+        AppState { store, iam, resources, obs: None, notify: None }
+    }
+
+    pub fn with_notify(self, notify: NotifyState) -> AppState {
+        AppState { notify: Some(notify), ..self }
     }
 
     pub fn with_obs(self, obs: Arc<cts_obs::Obs>) -> AppState {
@@ -105,6 +116,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/user-resources", get(trace_resources::list_user_resources))
         // Account-level, like checkbucket: the first segment is the caller's domain id ([`permissions`]).
         .route("/v3/{project_id}/resources", get(trace_resources::list_trace_resources))
+        .route("/v2/{project_id}/notifications/topics", post(topics::create_topic).get(topics::list_topics))
+        .route("/v2/{project_id}/notifications/topics/{topic_urn}", delete(topics::delete_topic))
+        .route(
+            "/v2/{project_id}/notifications/topics/{topic_urn}/subscriptions",
+            post(topics::add_subscription).get(topics::list_subscriptions),
+        )
+        .route("/v2/{project_id}/notifications/subscriptions/{subscription_urn}", delete(topics::delete_subscription))
+        .route("/v2/{project_id}/notifications/dead-letters", get(topics::list_dead_letters))
+        .route("/v3/{project_id}/insights", get(topics::list_insights))
         .route_layer(middleware::from_fn_with_state(state.clone(), self_audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
