@@ -37,6 +37,15 @@ pub struct RawSettings {
     /// `true`: path-style addressing (`endpoint/bucket/key`, Garage, MinIO); `false` (default): virtual-hosted.
     #[arg(long, env = "CTS_OBS_PATH_STYLE")]
     pub obs_path_style: Option<bool>,
+    /// The region of SMN topic URNs (`ap-southeast-3` by default).
+    #[arg(long, env = "CTS_REGION")]
+    pub region: Option<String>,
+    /// The SMTP relay of email subscriptions: `smtp://host[:port]`.
+    #[arg(long, env = "CTS_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// A notification still undelivered this long after it was matched is dead-lettered (`24h` default).
+    #[arg(long, env = "CTS_DEAD_LETTER_AFTER")]
+    pub dead_letter_after: Option<String>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -51,6 +60,9 @@ pub struct Config {
     pub retention: Duration,
     /// `None` when no object store is configured.
     pub obs: Option<cts_obs::ObsConfig>,
+    pub region: String,
+    pub smtp_url: Option<String>,
+    pub dead_letter_after: Duration,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
@@ -75,6 +87,9 @@ impl RawSettings {
             obs_access_key: self.obs_access_key.or(file.obs_access_key),
             obs_secret_key: self.obs_secret_key.or(file.obs_secret_key),
             obs_path_style: self.obs_path_style.or(file.obs_path_style),
+            region: self.region.or(file.region),
+            smtp_url: self.smtp_url.or(file.smtp_url),
+            dead_letter_after: self.dead_letter_after.or(file.dead_letter_after),
             config: None,
         };
         merged.validate()
@@ -109,7 +124,12 @@ impl RawSettings {
                 Some(config)
             }
         };
+        let dead_letter_after =
+            parse_duration("dead_letter_after", self.dead_letter_after.as_deref().unwrap_or("24h"))?;
         Ok(Config {
+            region: self.region.unwrap_or_else(|| DEFAULT_OBS_REGION.to_owned()),
+            smtp_url: self.smtp_url,
+            dead_letter_after,
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             retention,

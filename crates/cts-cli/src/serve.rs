@@ -43,7 +43,20 @@ pub async fn start(
     let (store, ledger) = open_store(config)?;
     let checkpointer = ledger.spawn_checkpointer(checkpoint_interval()?)?;
     let iam = Arc::new(iam);
-    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), Arc::new(resources)).with_ledger(ledger);
+    let resources = Arc::new(resources);
+    let topics = Arc::new(cts_notify::Topics::open(&config.data_dir, &config.region)?);
+    let outbox = Arc::new(cts_notify::Outbox::open(&config.data_dir)?);
+    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
+        .with_ledger(ledger)
+        .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
+    let mut notifier_config = cts_notify::NotifierConfig {
+        insight_projects: iam.projects().into_iter().map(|project| project.id).collect(),
+        ..cts_notify::NotifierConfig::default()
+    };
+    notifier_config.delivery.smtp_url = config.smtp_url.clone();
+    notifier_config.delivery.retry.dead_letter_after = config.dead_letter_after;
+    let notifier = cts_notify::Notifier::start(store.clone(), resources, topics, outbox, notifier_config)
+        .context("starting notification delivery")?;
     if let Some(obs) = &config.obs {
         state = state.with_obs(Arc::new(cts_obs::Obs::new(obs.clone())?));
     }
@@ -61,6 +74,7 @@ pub async fn start(
         identities.abort();
         // Stopping the checkpointer signs a last checkpoint over everything acknowledged.
         tokio::task::spawn_blocking(move || drop(checkpointer)).await?;
+        notifier.shutdown().await;
         tracing::info!("cts stopped");
         served
     });

@@ -77,6 +77,10 @@ pub enum Action {
     OperationList,
     ResourceList,
     LedgerGet,
+    /// SMN-style topics, subscriptions and dead letters: changes.
+    TopicManage,
+    /// SMN-style topics, subscriptions, dead letters and insights: reads.
+    TopicList,
     /// CheckObsBuckets: whether cts may deliver to a bucket.
     BucketCheck,
     /// Domains, projects, users, access keys and roles.
@@ -104,6 +108,8 @@ impl Action {
             Action::OperationList => "cts:operation:list",
             Action::ResourceList => "cts:resource:list",
             Action::LedgerGet => "cts:ledger:get",
+            Action::TopicManage => "smn:topic:manage",
+            Action::TopicList => "smn:topic:list",
             Action::BucketCheck => "cts:bucket:check",
             Action::IamManage => "iam:identities:manage",
         }
@@ -121,6 +127,7 @@ impl Action {
                 | Action::OperationList
                 | Action::ResourceList
                 | Action::LedgerGet
+                | Action::TopicList
         )
     }
 }
@@ -135,7 +142,7 @@ impl fmt::Display for Action {
 mod tests {
     use super::*;
 
-    const ALL_ACTIONS: [Action; 19] = [
+    const ALL_ACTIONS: [Action; 21] = [
         Action::TraceCreate,
         Action::TraceList,
         Action::TraceExport,
@@ -153,6 +160,8 @@ mod tests {
         Action::OperationList,
         Action::ResourceList,
         Action::LedgerGet,
+        Action::TopicManage,
+        Action::TopicList,
         Action::BucketCheck,
         Action::IamManage,
     ];

@@ -324,6 +324,13 @@ impl Resources {
         })
     }
 
+    /// Every enabled notification of every project (what delivery matches traces against).
+    pub fn enabled_notifications(&self) -> Vec<Notification> {
+        let state = self.state.read();
+        let all = state.projects.values().flat_map(|resources| &resources.notifications);
+        all.filter(|n| n.status == crate::notification::NotificationStatus::Enabled).cloned().collect()
+    }
+
     /// ListQuotas: trackers and notifications, used and allowed.
     pub fn quotas(&self, project: ProjectScope<'_>) -> Result<Vec<Quota>, ResourceError> {
         self.read(project, |resources| {

@@ -41,6 +41,11 @@ pub enum ApiError {
     /// A tracker (or tag) operation refused, or its state file failing.
     #[error(transparent)]
     Resource(#[from] ResourceError),
+    /// A topic, subscription or dead-letter operation refused, or its files failing.
+    #[error(transparent)]
+    Notify(#[from] cts_notify::NotifyError),
+    #[error("key event notification delivery is not running")]
+    NotifyUnavailable,
     #[error("the request's task failed: {0}")]
     TaskFailed(#[source] tokio::task::JoinError),
 }
@@ -69,6 +74,8 @@ impl ApiError {
             ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
             ApiError::TaskFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
+            ApiError::NotifyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            ApiError::Notify(error) => crate::topics::status_and_code(error),
             ApiError::Resource(error) => {
                 let bad_request = |code| (StatusCode::BAD_REQUEST, code);
                 match error {
@@ -130,6 +137,11 @@ impl ApiError {
                 )
             }
             ApiError::Resource(error) => error.to_string(),
+            ApiError::Notify(_) if self.is_internal() => {
+                "the topics or the outbox could not be read or saved".to_owned()
+            }
+            ApiError::Notify(error) => error.to_string(),
+            ApiError::NotifyUnavailable => "key event notification delivery is not running".to_owned(),
         }
     }
 }

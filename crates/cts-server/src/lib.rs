@@ -14,6 +14,9 @@
 //!   CreateNotification, UpdateNotification, DeleteNotification, ListNotifications (`notifications.rs`).
 //! - `GET /v3/{domain_id}/resources`, `GET /v3/{project_id}/user-resources`: ListTraceResources,
 //!   ListUserResources, from the store's indexes (`trace_resources.rs`).
+//! - `/v2/{project_id}/notifications/topics[/{topic_urn}[/subscriptions]]`,
+//!   `/v2/{project_id}/notifications/subscriptions/{subscription_urn}`, `.../dead-letters`: SMN-style
+//!   topics, subscriptions and dead letters; `GET /v3/{project_id}/insights` (`topics.rs`).
 //! - `GET /`, `GET /v3`: the API version documents (`versions.rs`); `GET /openapi.json`: the
 //!   OpenAPI document of every route (`openapi.rs`). Both unsigned.
 //!
@@ -41,6 +44,7 @@ mod permissions;
 mod request_id;
 mod resource_tags;
 mod self_audit;
+mod topics;
 mod trace_resources;
 mod trackers;
 mod versions;
@@ -50,6 +54,7 @@ pub use ingest::{
     validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST,
 };
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use topics::NotifyState;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
@@ -76,11 +81,17 @@ pub struct AppState {
     pub obs: Option<Arc<cts_obs::Obs>>,
     /// The verifiable log the store appends to; without it the ledger routes answer 404.
     pub ledger: Option<Arc<cts_ledger::Ledger>>,
+    /// Topics and the outbox, when notification delivery runs.
+    pub notify: Option<NotifyState>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources, obs: None, ledger: None }
+        AppState { store, iam, resources, obs: None, ledger: None, notify: None }
+    }
+
+    pub fn with_notify(self, notify: NotifyState) -> AppState {
+        AppState { notify: Some(notify), ..self }
     }
 
     pub fn with_obs(self, obs: Arc<cts_obs::Obs>) -> AppState {
@@ -120,6 +131,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/user-resources", get(trace_resources::list_user_resources))
         // Account-level, like checkbucket: the first segment is the caller's domain id ([`permissions`]).
         .route("/v3/{project_id}/resources", get(trace_resources::list_trace_resources))
+        .route("/v2/{project_id}/notifications/topics", post(topics::create_topic).get(topics::list_topics))
+        .route("/v2/{project_id}/notifications/topics/{topic_urn}", delete(topics::delete_topic))
+        .route(
+            "/v2/{project_id}/notifications/topics/{topic_urn}/subscriptions",
+            post(topics::add_subscription).get(topics::list_subscriptions),
+        )
+        .route("/v2/{project_id}/notifications/subscriptions/{subscription_urn}", delete(topics::delete_subscription))
+        .route("/v2/{project_id}/notifications/dead-letters", get(topics::list_dead_letters))
+        .route("/v3/{project_id}/insights", get(topics::list_insights))
         .route_layer(middleware::from_fn_with_state(state.clone(), self_audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()

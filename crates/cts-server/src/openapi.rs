@@ -183,6 +183,49 @@ pub(crate) const OPERATIONS: &[ApiOperation] = &[
     )
     .body("CheckObsBucketsRequest")
     .answers(200, Some("CheckObsBucketsResponse")),
+    op("post", "/v2/{project_id}/notifications/topics", "CreateTopic", "Create an SMN-style topic")
+        .body("Object")
+        .answers(200, Some("Object")),
+    op("get", "/v2/{project_id}/notifications/topics", "ListTopics", "The project's topics")
+        .answers(200, Some("Object")),
+    op(
+        "delete",
+        "/v2/{project_id}/notifications/topics/{topic_urn}",
+        "DeleteTopic",
+        "Delete a topic and its subscriptions",
+    )
+    .answers(200, Some("Object")),
+    op(
+        "post",
+        "/v2/{project_id}/notifications/topics/{topic_urn}/subscriptions",
+        "AddSubscription",
+        "Subscribe an http, https or email endpoint (the webhook signing secret is answered once)",
+    )
+    .body("Object")
+    .answers(200, Some("Object")),
+    op(
+        "get",
+        "/v2/{project_id}/notifications/topics/{topic_urn}/subscriptions",
+        "ListSubscriptionsByTopic",
+        "A topic's subscriptions",
+    )
+    .answers(200, Some("Object")),
+    op(
+        "delete",
+        "/v2/{project_id}/notifications/subscriptions/{subscription_urn}",
+        "DeleteSubscription",
+        "Delete a subscription",
+    )
+    .answers(200, Some("Object")),
+    op("get", "/v2/{project_id}/notifications/dead-letters", "ListDeadLetters", "Deliveries given up on")
+        .answers(200, Some("Object")),
+    op("get", "/v3/{project_id}/insights", "ListInsights", "Insight traces (unusual call or error rates)")
+        .query(&[
+            ("from", "UTC ms, default 7 days ago"),
+            ("to", "UTC ms, default now"),
+            ("limit", "1-1000, default 100"),
+        ])
+        .answers(200, Some("Object")),
 ];
 
 /// Schemas of the bodies; `Object` stands for any JSON object. Bodies that mirror an SDK model

@@ -37,6 +37,9 @@ pub(crate) fn route_permission(method: &Method, route: &str) -> (Action, Scope) 
         ("GET", "resources") => (Action::ResourceList, Scope::Domain),
         ("POST", "checkbucket") => (Action::BucketCheck, Scope::Domain),
         ("GET", ledger) if ledger.starts_with("ledger/") => project(Action::LedgerGet),
+        ("GET", "insights") => project(Action::TopicList),
+        ("GET", smn) if smn.starts_with("/v2/{project_id}/notifications/") => project(Action::TopicList),
+        (_, smn) if smn.starts_with("/v2/{project_id}/notifications/") => project(Action::TopicManage),
         _ => project(Action::IamManage),
     }
 }
@@ -60,6 +63,11 @@ mod tests {
             ("GET", "/v3/{project_id}/resources", "cts:resource:list"),
             ("PATCH", "/v3/{project_id}/traces", "iam:identities:manage"),
             ("GET", "/v3/{project_id}/something-new", "iam:identities:manage"),
+            ("POST", "/v2/{project_id}/notifications/topics", "smn:topic:manage"),
+            ("GET", "/v2/{project_id}/notifications/topics", "smn:topic:list"),
+            ("DELETE", "/v2/{project_id}/notifications/subscriptions/{subscription_urn}", "smn:topic:manage"),
+            ("GET", "/v2/{project_id}/notifications/dead-letters", "smn:topic:list"),
+            ("GET", "/v3/{project_id}/insights", "smn:topic:list"),
         ];
         for (method, route, action) in cases {
             let (got, _) = route_permission(&method.parse().unwrap(), route);

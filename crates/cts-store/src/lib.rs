@@ -23,6 +23,7 @@ mod record;
 mod segment;
 mod store;
 mod stored;
+mod subscribe;
 mod wal;
 mod writer;
 
@@ -30,6 +31,7 @@ pub use append_log::{scan_stored_files, AppendLog, LeafHash, LogEntry, StoredFil
 pub use error::StoreError;
 pub use query::{Filters, SortKey, TraceQuery};
 pub use store::{AppendOutcome, Store, StoreConfig, StoreStats};
+pub use subscribe::SUBSCRIPTION_CAPACITY;
 
 #[cfg(test)]
 mod tests;

@@ -143,6 +143,8 @@ pub(crate) struct Shared {
     pub closing: AtomicBool,
     /// Where every new trace is appended before it is acknowledged (the ledger), if anywhere.
     pub log: Option<Arc<dyn AppendLog>>,
+    /// Where the writer publishes committed traces ([`Store::subscribe`]).
+    pub committed: crate::subscribe::Committed,
     /// Held (and locked) for the store's lifetime.
     _lock: File,
 }
@@ -234,6 +236,7 @@ impl Store {
             poisoned: Mutex::new(None),
             closing: AtomicBool::new(false),
             log,
+            committed: Default::default(),
             _lock: lock,
         });
         let (seal_sender, seal_receiver) = mpsc::channel();
@@ -256,7 +259,7 @@ impl Store {
         Ok(Store { inner: Arc::new(Inner { shared, commands: Some(command_sender), threads: vec![writer, sealer] }) })
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
 

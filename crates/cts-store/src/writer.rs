@@ -135,6 +135,8 @@ impl Writer {
             }
             return;
         }
+        let published =
+            self.shared.committed.collect(appends.iter().zip(&is_new).map(|(a, new)| (&a.traces[..], &new[..])));
         let mut outcomes = Vec::with_capacity(appends.len());
         let mut waiters = Vec::with_capacity(appends.len());
         {
@@ -164,6 +166,9 @@ impl Writer {
                 tracing::error!(%error, "WAL rotation failed; refusing further writes");
                 self.poison(&error);
             }
+        }
+        if let Some(traces) = published {
+            self.shared.committed.publish(traces);
         }
         for (done, outcome) in waiters.into_iter().zip(outcomes) {
             let _ = done.send(Ok(outcome));

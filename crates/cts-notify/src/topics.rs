@@ -1,0 +1,267 @@
+//! SMN-style topics and their subscriptions, per project: [`Topics`], persisted as one JSON file,
+//! `<data_dir>/notify/topics.json` (mode 0600: it holds the subscriptions' signing secrets),
+//! replaced atomically before a change is visible.
+//!
+//! A topic's URN is `urn:smn:{region}:{project_id}:{name}`, a subscription's
+//! `{topic_urn}:{32 hex digits}`, as in SMN. Subscriptions are confirmed at once (SMN asks the
+//! endpoint to confirm first; cts's endpoints are configured by the project's admin).
+
+use crate::error::NotifyError;
+use parking_lot::RwLock;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The most topics a project may have.
+pub const MAX_TOPICS: usize = 100;
+/// The most subscriptions a topic may have.
+pub const MAX_SUBSCRIPTIONS: usize = 1000;
+
+/// How a subscription is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Https,
+    Email,
+}
+
+impl Protocol {
+    pub fn parse(text: &str) -> Result<Protocol, NotifyError> {
+        match text {
+            "http" => Ok(Protocol::Http),
+            "https" => Ok(Protocol::Https),
+            "email" => Ok(Protocol::Email),
+            _ => Err(NotifyError::invalid("protocol", format!("{text:?} must be http, https or email"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub topic_urn: String,
+    pub name: String,
+    pub display_name: String,
+    pub project_id: String,
+    /// UTC milliseconds.
+    pub create_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub subscription_urn: String,
+    pub topic_urn: String,
+    pub protocol: Protocol,
+    pub endpoint: String,
+    pub remark: String,
+    /// The HMAC-SHA256 key of webhook signatures (hex); answered once, at creation.
+    pub secret: String,
+    pub create_time: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    /// Topics by URN (a URN names its project).
+    topics: BTreeMap<String, StoredTopic>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredTopic {
+    topic: Topic,
+    subscriptions: Vec<Subscription>,
+}
+
+/// Every project's topics, read from memory, each change written to disk before it is visible.
+#[derive(Debug)]
+pub struct Topics {
+    path: PathBuf,
+    region: String,
+    state: RwLock<State>,
+}
+
+impl Topics {
+    /// Opens (or starts) the topics of `data_dir`; new topics get URNs in `region`.
+    pub fn open(data_dir: &Path, region: &str) -> Result<Topics, NotifyError> {
+        let path = data_dir.join("notify").join("topics.json");
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| NotifyError::Corrupt { path: path.clone(), reason: e.to_string() })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(source) => return Err(NotifyError::Read { path, source }),
+        };
+        Ok(Topics { path, region: region.to_owned(), state: RwLock::new(state) })
+    }
+
+    /// CreateTopic: a topic named `name` (unique in the project).
+    pub fn create_topic(&self, project_id: &str, name: &str, display_name: &str) -> Result<Topic, NotifyError> {
+        check_topic_name(name)?;
+        if display_name.chars().count() > 192 {
+            return Err(NotifyError::invalid("display_name", "is at most 192 characters"));
+        }
+        let topic = Topic {
+            topic_urn: format!("urn:smn:{}:{project_id}:{name}", self.region),
+            name: name.to_owned(),
+            display_name: display_name.to_owned(),
+            project_id: project_id.to_owned(),
+            create_time: cts_model::now_ms(),
+        };
+        self.change(|state| {
+            if state.topics.values().any(|stored| stored.topic.project_id == project_id && stored.topic.name == name) {
+                return Err(NotifyError::TopicExists(name.to_owned()));
+            }
+            if state.topics.values().filter(|stored| stored.topic.project_id == project_id).count() >= MAX_TOPICS {
+                return Err(NotifyError::QuotaExceeded { what: "topics per project", limit: MAX_TOPICS });
+            }
+            state.topics.insert(topic.topic_urn.clone(), StoredTopic { topic: topic.clone(), subscriptions: vec![] });
+            Ok(topic)
+        })
+    }
+
+    /// ListTopics: the project's topics, oldest first.
+    pub fn list_topics(&self, project_id: &str) -> Vec<Topic> {
+        let state = self.state.read();
+        let mut topics: Vec<Topic> = state
+            .topics
+            .values()
+            .filter(|stored| stored.topic.project_id == project_id)
+            .map(|stored| stored.topic.clone())
+            .collect();
+        topics.sort_by_key(|topic| topic.create_time);
+        topics
+    }
+
+    /// DeleteTopic, with its subscriptions.
+    pub fn delete_topic(&self, project_id: &str, topic_urn: &str) -> Result<(), NotifyError> {
+        self.change(|state| {
+            let urn = project_topic(state, project_id, topic_urn)?.topic.topic_urn.clone();
+            state.topics.remove(&urn);
+            Ok(())
+        })
+    }
+
+    /// AddSubscription: a confirmed subscription with a new signing secret.
+    pub fn add_subscription(
+        &self,
+        project_id: &str,
+        topic_urn: &str,
+        protocol: Protocol,
+        endpoint: &str,
+        remark: &str,
+    ) -> Result<Subscription, NotifyError> {
+        check_endpoint(protocol, endpoint)?;
+        if remark.chars().count() > 128 {
+            return Err(NotifyError::invalid("remark", "is at most 128 characters"));
+        }
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let subscription = Subscription {
+            subscription_urn: format!("{topic_urn}:{}", uuid::Uuid::new_v4().simple()),
+            topic_urn: topic_urn.to_owned(),
+            protocol,
+            endpoint: endpoint.to_owned(),
+            remark: remark.to_owned(),
+            secret: hex::encode(secret),
+            create_time: cts_model::now_ms(),
+        };
+        self.change(|state| {
+            let urn = project_topic(state, project_id, topic_urn)?.topic.topic_urn.clone();
+            let stored = state.topics.get_mut(&urn).expect("found above");
+            if stored.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                return Err(NotifyError::QuotaExceeded { what: "subscriptions per topic", limit: MAX_SUBSCRIPTIONS });
+            }
+            stored.subscriptions.push(subscription.clone());
+            Ok(subscription)
+        })
+    }
+
+    /// ListSubscriptionsByTopic, oldest first.
+    pub fn list_subscriptions(&self, project_id: &str, topic_urn: &str) -> Result<Vec<Subscription>, NotifyError> {
+        let state = self.state.read();
+        Ok(project_topic(&state, project_id, topic_urn)?.subscriptions.clone())
+    }
+
+    /// DeleteSubscription.
+    pub fn delete_subscription(&self, project_id: &str, subscription_urn: &str) -> Result<(), NotifyError> {
+        self.change(|state| {
+            let stored = state
+                .topics
+                .values_mut()
+                .filter(|stored| stored.topic.project_id == project_id)
+                .find(|stored| stored.subscriptions.iter().any(|s| s.subscription_urn == subscription_urn))
+                .ok_or_else(|| NotifyError::SubscriptionNotFound(subscription_urn.to_owned()))?;
+            stored.subscriptions.retain(|s| s.subscription_urn != subscription_urn);
+            Ok(())
+        })
+    }
+
+    /// The subscriptions of a topic (none when it does not exist).
+    pub fn subscriptions_of(&self, topic_urn: &str) -> Vec<Subscription> {
+        self.state.read().topics.get(topic_urn).map(|stored| stored.subscriptions.clone()).unwrap_or_default()
+    }
+
+    /// One subscription by URN.
+    pub fn subscription(&self, subscription_urn: &str) -> Option<Subscription> {
+        let state = self.state.read();
+        let topics = state.topics.values();
+        topics.flat_map(|stored| &stored.subscriptions).find(|s| s.subscription_urn == subscription_urn).cloned()
+    }
+
+    fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T, NotifyError>) -> Result<T, NotifyError> {
+        let mut state = self.state.write();
+        let mut next = state.clone();
+        let outcome = f(&mut next)?;
+        let bytes = serde_json::to_vec_pretty(&next).expect("the topics serialize");
+        cts_durable::write_atomically(&self.path, &bytes)
+            .map_err(|source| NotifyError::Write { path: self.path.clone(), source })?;
+        *state = next;
+        Ok(outcome)
+    }
+}
+
+/// The topic `topic_urn` of `project_id`; another project's topic is reported as missing.
+fn project_topic<'a>(state: &'a State, project_id: &str, topic_urn: &str) -> Result<&'a StoredTopic, NotifyError> {
+    state
+        .topics
+        .get(topic_urn)
+        .filter(|stored| stored.topic.project_id == project_id)
+        .ok_or_else(|| NotifyError::TopicNotFound(topic_urn.to_owned()))
+}
+
+/// Topic names: 1-255 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit.
+fn check_topic_name(name: &str) -> Result<(), NotifyError> {
+    let valid = (1..=255).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if valid {
+        Ok(())
+    } else {
+        Err(NotifyError::invalid(
+            "name",
+            format!("{name:?} must be 1-255 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit"),
+        ))
+    }
+}
+
+fn check_endpoint(protocol: Protocol, endpoint: &str) -> Result<(), NotifyError> {
+    let invalid = |reason: &str| Err(NotifyError::invalid("endpoint", format!("{endpoint:?} {reason}")));
+    match protocol {
+        Protocol::Http | Protocol::Https => {
+            let scheme = if protocol == Protocol::Http { "http://" } else { "https://" };
+            match reqwest::Url::parse(endpoint) {
+                Ok(url) if endpoint.starts_with(scheme) && url.host().is_some() => Ok(()),
+                _ => invalid(&format!("must be a URL starting with {scheme}")),
+            }
+        }
+        Protocol::Email => {
+            let valid = endpoint.len() <= 254
+                && endpoint.parse::<lettre::Address>().is_ok()
+                && !endpoint.contains(char::is_whitespace);
+            if valid {
+                Ok(())
+            } else {
+                invalid("is not an email address")
+            }
+        }
+    }
+}
