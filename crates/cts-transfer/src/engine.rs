@@ -156,6 +156,17 @@ impl Transfer {
 
     /// Delivers what is due for one tracker, moving its cursor as windows are written.
     async fn deliver(&self, tracker: &Tracker, obs_info: &ObsInfo, now_ms: i64) -> Result<CycleReport, DeliveryError> {
+        let length = window_length(&self.config);
+        // A tracker starts at the window of the first cycle that sees it, delivered or not.
+        let mut cursor = match self.cursors.files(&tracker.id) {
+            Some(cursor) => cursor,
+            None => {
+                let start =
+                    FileCursor { next_window_ms: Window::containing(now_ms, length).start_ms, ..Default::default() };
+                self.cursors.set_files(&tracker.id, start.clone())?;
+                start
+            }
+        };
         let bucket = obs_info.bucket_name.as_deref().expect("delivers_files checked the bucket");
         self.ensure_bucket(bucket, obs_info.is_obs_created).await?;
         let kms_id = encryption_key(tracker);
@@ -168,13 +179,8 @@ impl Transfer {
             }
         }
         let objects = self.obs.bucket(bucket).map_err(|e| destination(delivery_detail::BUCKET_POLICY_ERROR, e))?;
-        let length = window_length(&self.config);
         let settle = self.config.settle.as_millis() as i64;
         let lookback = self.config.late_lookback.as_millis() as i64;
-        let mut cursor = self.cursors.files(&tracker.id).unwrap_or_else(|| FileCursor {
-            next_window_ms: Window::containing(now_ms, length).start_ms,
-            delivered: Default::default(),
-        });
         let mut report = CycleReport::default();
         let writer = WindowWriter { transfer: self, tracker, obs_info, kms_id, objects: &objects };
 
