@@ -37,6 +37,15 @@ pub struct RawSettings {
     /// `true`: path-style addressing (`endpoint/bucket/key`, Garage, MinIO); `false` (default): virtual-hosted.
     #[arg(long, env = "CTS_OBS_PATH_STYLE")]
     pub obs_path_style: Option<bool>,
+    /// The region named in trace file paths (default `ap-southeast-3`).
+    #[arg(long, env = "CTS_REGION")]
+    pub region: Option<String>,
+    /// How often trackers deliver trace files, and the length of a delivery window (`5m` default).
+    #[arg(long, env = "CTS_TRANSFER_INTERVAL")]
+    pub transfer_interval: Option<String>,
+    /// A file of master keys for trace file encryption, one `KMS_ID BASE64_KEY` per line.
+    #[arg(long, env = "CTS_KEYRING")]
+    pub keyring: Option<PathBuf>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -51,6 +60,11 @@ pub struct Config {
     pub retention: Duration,
     /// `None` when no object store is configured.
     pub obs: Option<cts_obs::ObsConfig>,
+    /// The region in trace file paths.
+    pub region: String,
+    pub transfer_interval: Duration,
+    /// Empty when no keyring is configured.
+    pub keyring: cts_transfer::Keyring,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
@@ -58,6 +72,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_RETENTION: &str = "7d";
 /// KooGallery's AP-Singapore region.
 pub const DEFAULT_OBS_REGION: &str = "ap-southeast-3";
+/// KooGallery's AP-Singapore region, in trace file paths.
+pub const DEFAULT_REGION: &str = "ap-southeast-3";
+/// CTS delivers trace files every 5 minutes.
+pub const DEFAULT_TRANSFER_INTERVAL: &str = "5m";
 
 impl RawSettings {
     /// Fills what flags and variables left unset from the config file, then validates.
@@ -75,6 +93,9 @@ impl RawSettings {
             obs_access_key: self.obs_access_key.or(file.obs_access_key),
             obs_secret_key: self.obs_secret_key.or(file.obs_secret_key),
             obs_path_style: self.obs_path_style.or(file.obs_path_style),
+            region: self.region.or(file.region),
+            transfer_interval: self.transfer_interval.or(file.transfer_interval),
+            keyring: self.keyring.or(file.keyring),
             config: None,
         };
         merged.validate()
@@ -109,11 +130,22 @@ impl RawSettings {
                 Some(config)
             }
         };
+        let transfer_interval = parse_duration(
+            "transfer_interval",
+            self.transfer_interval.as_deref().unwrap_or(DEFAULT_TRANSFER_INTERVAL),
+        )?;
+        let keyring = match &self.keyring {
+            Some(path) => cts_transfer::Keyring::load(path).context("keyring")?,
+            None => cts_transfer::Keyring::default(),
+        };
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             retention,
             obs,
+            region: self.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            transfer_interval,
+            keyring,
         })
     }
 }
@@ -147,6 +179,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.retention, Duration::from_secs(7 * 86400));
+        assert_eq!((config.region.as_str(), config.transfer_interval), (DEFAULT_REGION, Duration::from_secs(300)));
     }
 
     #[test]
@@ -168,6 +201,8 @@ mod tests {
             (raw(None, Some("localhost"), None), "listen"),
             (raw(None, None, Some("forever")), "retention"),
             (raw(None, None, Some("0d")), "retention"),
+            (RawSettings { transfer_interval: Some("often".into()), ..raw(None, None, None) }, "transfer_interval"),
+            (RawSettings { keyring: Some("/no/such/keyring".into()), ..raw(None, None, None) }, "keyring"),
             (
                 RawSettings { obs_endpoint: Some("http://127.0.0.1:3900".into()), ..raw(None, None, None) },
                 "obs_endpoint",

@@ -42,9 +42,20 @@ pub async fn start(
     let resources = open_resources(config, &iam)?;
     let store = open_store(config)?;
     let iam = Arc::new(iam);
-    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), Arc::new(resources));
+    let resources = Arc::new(resources);
+    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone());
+    let mut transfer = None;
     if let Some(obs) = &config.obs {
-        state = state.with_obs(Arc::new(cts_obs::Obs::new(obs.clone())?));
+        let obs = Arc::new(cts_obs::Obs::new(obs.clone())?);
+        state = state.with_obs(obs.clone());
+        let settings = cts_transfer::TransferConfig {
+            keyring: config.keyring.clone(),
+            ..cts_transfer::TransferConfig::new(config.transfer_interval, config.region.clone())
+        };
+        transfer = Some(Arc::new(
+            cts_transfer::Transfer::open(&config.data_dir, store.clone(), resources, obs, settings)
+                .context("opening trace file delivery")?,
+        ));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -55,9 +66,14 @@ pub async fn start(
     let server = tokio::spawn(async move {
         let retention = tokio::spawn(enforce_retention(store));
         let identities = tokio::spawn(reload_identities(iam));
+        // Stopping mid-cycle is safe: the next start rewrites the same objects.
+        let delivery = transfer.map(|transfer| tokio::spawn(transfer.run()));
         let served = cts_server::serve(listener, state, shutdown).await.context("serving");
         retention.abort();
         identities.abort();
+        if let Some(delivery) = delivery {
+            delivery.abort();
+        }
         tracing::info!("cts stopped");
         served
     });

@@ -115,7 +115,7 @@ impl Transfer {
         loop {
             ticks.tick().await;
             match self.run_cycle(cts_model::now_ms()).await {
-                Ok(report) if report == CycleReport::default() => {}
+                Ok(report) if report.files_written == 0 => {}
                 Ok(report) => tracing::info!(?report, "trace file delivery cycle"),
                 Err(error) => tracing::error!(%error, "trace file delivery cycle failed"),
             }
