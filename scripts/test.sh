@@ -12,6 +12,11 @@ if ! python3 -c "import huaweicloudsdkcts, pytest, requests" >/dev/null 2>&1; th
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
+# rsyslog for the SIEM stream tests (cts-transfer starts its own on a loopback port).
+if ! [ -x /usr/sbin/rsyslogd ]; then
+  apt-get update -qq && apt-get install -y -qq rsyslog >/dev/null
+fi
+
 cargo build --locked -p cts-cli
 cargo nextest run --locked --workspace --no-fail-fast
 CTS_BIN="$PWD/target/debug/cts" python3 -m pytest -q tests/sdk

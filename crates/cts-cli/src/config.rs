@@ -46,6 +46,13 @@ pub struct RawSettings {
     /// A file of master keys for trace file encryption, one `KMS_ID BASE64_KEY` per line.
     #[arg(long, env = "CTS_KEYRING")]
     pub keyring: Option<PathBuf>,
+    /// Trackers with `is_lts_enabled` stream each trace as an RFC 5424 message to this syslog collector
+    /// (`host:port`, TCP).
+    #[arg(long, env = "CTS_SIEM_SYSLOG")]
+    pub siem_syslog: Option<String>,
+    /// ... and/or as JSON lines POSTed to this endpoint (`http(s)://...`).
+    #[arg(long, env = "CTS_SIEM_HTTP")]
+    pub siem_http: Option<String>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -65,6 +72,8 @@ pub struct Config {
     pub transfer_interval: Duration,
     /// Empty when no keyring is configured.
     pub keyring: cts_transfer::Keyring,
+    /// `None` when neither a syslog collector nor an HTTP endpoint is configured.
+    pub stream: Option<cts_transfer::StreamConfig>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
@@ -96,6 +105,8 @@ impl RawSettings {
             region: self.region.or(file.region),
             transfer_interval: self.transfer_interval.or(file.transfer_interval),
             keyring: self.keyring.or(file.keyring),
+            siem_syslog: self.siem_syslog.or(file.siem_syslog),
+            siem_http: self.siem_http.or(file.siem_http),
             config: None,
         };
         merged.validate()
@@ -138,6 +149,11 @@ impl RawSettings {
             Some(path) => cts_transfer::Keyring::load(path).context("keyring")?,
             None => cts_transfer::Keyring::default(),
         };
+        let stream = (self.siem_syslog.is_some() || self.siem_http.is_some()).then(|| cts_transfer::StreamConfig {
+            syslog: self.siem_syslog,
+            http: self.siem_http,
+            hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "cts".to_owned()),
+        });
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
@@ -146,6 +162,7 @@ impl RawSettings {
             region: self.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             transfer_interval,
             keyring,
+            stream,
         })
     }
 }

@@ -52,10 +52,12 @@ pub async fn start(
             keyring: config.keyring.clone(),
             ..cts_transfer::TransferConfig::new(config.transfer_interval, config.region.clone())
         };
-        transfer = Some(Arc::new(
-            cts_transfer::Transfer::open(&config.data_dir, store.clone(), resources, obs, settings)
-                .context("opening trace file delivery")?,
-        ));
+        let mut engine = cts_transfer::Transfer::open(&config.data_dir, store.clone(), resources, obs, settings)
+            .context("opening trace file delivery")?;
+        if let Some(stream) = &config.stream {
+            engine = engine.with_stream(cts_transfer::TraceStream::new(stream.clone()));
+        }
+        transfer = Some(Arc::new(engine));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

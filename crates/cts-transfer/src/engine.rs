@@ -10,6 +10,7 @@ use crate::cursor::{CursorStore, FileCursor, Fingerprint};
 use crate::envelope::Keyring;
 use crate::error::TransferError;
 use crate::layout::{Encoding, FileName, Window};
+use crate::stream::TraceStream;
 use crate::trace_file::{build_files, FileShape};
 use cts_model::Trace;
 use cts_obs::{BucketCheck, Obs};
@@ -68,6 +69,11 @@ pub struct CycleReport {
     pub traces_written: usize,
     /// Trackers whose delivery failed this cycle (their status is `error`).
     pub trackers_failed: usize,
+    /// Windows whose traces went to the SIEM stream.
+    pub windows_streamed: usize,
+    pub traces_streamed: usize,
+    /// Trackers whose stream stopped at a sink that failed (retried next cycle).
+    pub streams_failed: usize,
 }
 
 impl CycleReport {
@@ -77,6 +83,9 @@ impl CycleReport {
         self.files_written += other.files_written;
         self.traces_written += other.traces_written;
         self.trackers_failed += other.trackers_failed;
+        self.windows_streamed += other.windows_streamed;
+        self.traces_streamed += other.traces_streamed;
+        self.streams_failed += other.streams_failed;
     }
 }
 
@@ -94,6 +103,7 @@ pub struct Transfer {
     obs: Arc<Obs>,
     cursors: CursorStore,
     config: TransferConfig,
+    stream: Option<TraceStream>,
 }
 
 impl Transfer {
@@ -105,7 +115,12 @@ impl Transfer {
         obs: Arc<Obs>,
         config: TransferConfig,
     ) -> Result<Transfer, TransferError> {
-        Ok(Transfer { store, resources, obs, cursors: CursorStore::open(data_dir)?, config })
+        Ok(Transfer { store, resources, obs, cursors: CursorStore::open(data_dir)?, config, stream: None })
+    }
+
+    /// Also streams the traces of trackers with `is_lts_enabled`.
+    pub fn with_stream(self, stream: TraceStream) -> Transfer {
+        Transfer { stream: Some(stream), ..self }
     }
 
     /// Runs a cycle every interval, forever (abort the task to stop: the next start redoes what was cut short).
@@ -115,7 +130,7 @@ impl Transfer {
         loop {
             ticks.tick().await;
             match self.run_cycle(cts_model::now_ms()).await {
-                Ok(report) if report.files_written == 0 => {}
+                Ok(report) if report.files_written == 0 && report.traces_streamed == 0 => {}
                 Ok(report) => tracing::info!(?report, "trace file delivery cycle"),
                 Err(error) => tracing::error!(%error, "trace file delivery cycle failed"),
             }
@@ -128,6 +143,19 @@ impl Transfer {
         self.cursors.retain(&trackers.iter().map(|t| t.id.clone()).collect::<BTreeSet<_>>())?;
         let mut report = CycleReport::default();
         for tracker in trackers {
+            if let Some(stream) = self.stream.as_ref().filter(|_| streams(&tracker)) {
+                match self.stream_tracker(stream, &tracker, now_ms).await {
+                    Ok(streamed) => report.add(&streamed),
+                    Err(DeliveryError::Destination(problem)) => {
+                        report.streams_failed += 1;
+                        tracing::warn!(
+                            project_id = %tracker.project_id, tracker = %tracker.tracker_name,
+                            reason = %problem.reason, "traces not streamed; retrying next cycle"
+                        );
+                    }
+                    Err(DeliveryError::Internal(error)) => return Err(error),
+                }
+            }
             let Some(obs_info) = delivers_files(&tracker) else { continue };
             match self.deliver(&tracker, obs_info, now_ms).await {
                 Ok(delivered) => {
@@ -222,6 +250,38 @@ impl Transfer {
         }
         self.cursors.set_files(&tracker.id, cursor)?;
         Ok(report)
+    }
+
+    /// Streams every closed and settled window since the tracker's stream cursor, one window at a time.
+    async fn stream_tracker(
+        &self,
+        stream: &TraceStream,
+        tracker: &Tracker,
+        now_ms: i64,
+    ) -> Result<CycleReport, DeliveryError> {
+        let length = window_length(&self.config);
+        let settle = self.config.settle.as_millis() as i64;
+        let mut next = match self.cursors.stream(&tracker.id) {
+            Some(next) => next,
+            None => {
+                let start = Window::containing(now_ms, length).start_ms;
+                self.cursors.set_stream(&tracker.id, start)?;
+                start
+            }
+        };
+        let mut report = CycleReport::default();
+        loop {
+            let window = Window::starting_at(next, length);
+            if window.end_ms + settle > now_ms {
+                return Ok(report);
+            }
+            let traces = self.window_traces(tracker, window).await?;
+            stream.send(&traces).await.map_err(|e| destination("stream", e))?;
+            report.windows_streamed += 1;
+            report.traces_streamed += traces.len();
+            next = window.end_ms;
+            self.cursors.set_stream(&tracker.id, next)?;
+        }
     }
 
     /// Makes sure the bucket can be written: it exists (or is created when the tracker asks for it) and these
@@ -351,6 +411,11 @@ fn delivers_files(tracker: &Tracker) -> Option<&ObsInfo> {
         return None;
     }
     tracker.obs_info.as_ref().filter(|info| info.bucket_name.is_some())
+}
+
+/// Whether the tracker streams its traces: not disabled, with `is_lts_enabled`.
+fn streams(tracker: &Tracker) -> bool {
+    tracker.status != TrackerStatus::Disabled && tracker.lts.is_lts_enabled
 }
 
 /// The master key a tracker's files are encrypted under, when it encrypts them.

@@ -5,6 +5,8 @@
 //! - [`trace_file`]: a window's traces cut into files (per service, split when large), gzip or plain JSON.
 //! - [`envelope`]: envelope encryption (AES-256-GCM data keys wrapped by master keys from a [`Keyring`]).
 //! - [`cursor`]: the durable per-tracker cursors.
+//! - [`stream`]: traces as RFC 5424 syslog messages over TCP and/or JSON lines over HTTP, for trackers with
+//!   `is_lts_enabled`.
 //! - [`Transfer`] (`engine`): the cycle that delivers, rewrites windows that gained late traces and sets each
 //!   tracker's status (`error` with `bucketPolicyError` / `noBucket` / `kmsKeyError` while it cannot deliver).
 //!
@@ -16,8 +18,10 @@ mod engine;
 pub mod envelope;
 mod error;
 pub mod layout;
+pub mod stream;
 pub mod trace_file;
 
 pub use engine::{CycleReport, Transfer, TransferConfig};
 pub use envelope::{EnvelopeError, Keyring};
 pub use error::TransferError;
+pub use stream::{StreamConfig, TraceStream};

@@ -4,13 +4,15 @@
 //! The engine is driven cycle by cycle with explicit times (windows of 10 s over traces of the last hour), and
 //! reaches Garage through a loopback proxy the tests cut to make the store unreachable.
 
-use cts_model::{Trace, TraceInput};
+mod common;
+
+use common::{Fixture, REGION, WINDOW_MS};
+use cts_model::Trace;
 use cts_obs::{Obs, ObsConfig};
-use cts_resources::{ProjectScope, Resources, Tracker, TrackerRequest, TrackerStatus};
-use cts_store::{Store, StoreConfig};
+use cts_resources::TrackerStatus;
 use cts_transfer::layout::Window;
 use cts_transfer::trace_file::read_traces;
-use cts_transfer::{Keyring, Transfer, TransferConfig};
+use cts_transfer::Keyring;
 use futures_util::StreamExt;
 use object_store::ObjectStore;
 use std::collections::BTreeMap;
@@ -19,10 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-
-const PROJECT: ProjectScope<'static> = ProjectScope { project_id: "project-a", domain_id: "domain-1" };
-const WINDOW_MS: i64 = 10_000;
-const REGION: &str = "ap-southeast-3";
 
 fn garage() -> ObsConfig {
     let var = |name: &str| {
@@ -90,65 +88,6 @@ impl Proxy {
     }
 }
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Store,
-    resources: Arc<Resources>,
-    /// The start of the first window, an hour ago.
-    base: i64,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
-        let resources = Arc::new(Resources::open(dir.path(), &[PROJECT]).unwrap());
-        let base = Window::containing(cts_model::now_ms() - 3_600_000, WINDOW_MS).start_ms;
-        Fixture { dir, store, resources, base }
-    }
-
-    fn configure(&self, body: serde_json::Value) -> Tracker {
-        let mut request = serde_json::json!({"tracker_type": "system"});
-        request.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
-        let request: TrackerRequest = serde_json::from_value(request).unwrap();
-        self.resources.update_tracker(PROJECT, &request).unwrap()
-    }
-
-    fn transfer(&self, obs: Arc<Obs>, keyring: Keyring) -> Transfer {
-        let config = TransferConfig {
-            settle: Duration::from_secs(2),
-            late_lookback: Duration::from_secs(120),
-            max_file_bytes: 1_500,
-            keyring,
-            ..TransferConfig::new(Duration::from_millis(WINDOW_MS as u64), REGION)
-        };
-        Transfer::open(self.dir.path(), self.store.clone(), self.resources.clone(), obs, config).unwrap()
-    }
-
-    /// Appends `count` traces at `offset_ms` after the base, spaced 1.3 s apart, over two services.
-    async fn append(&self, offset_ms: i64, count: usize) -> Vec<Trace> {
-        let traces: Vec<Trace> = (0..count)
-            .map(|i| {
-                let time = self.base + offset_ms + i as i64 * 1_300;
-                let service = if i % 3 == 0 { "CTS" } else { "marketplace" };
-                let input = serde_json::json!({
-                    "trace_id": uuid::Uuid::new_v4().to_string(), "trace_name": "createOrder",
-                    "trace_rating": "normal", "trace_type": "ApiCall", "service_type": service,
-                    "resource_type": "Order", "time": time,
-                    "user": {"id": "u1", "name": "alice", "domain": {"id": "d1", "name": "acme"}},
-                });
-                TraceInput::from_json(&input.to_string()).unwrap().into_trace(PROJECT.project_id, time).unwrap()
-            })
-            .collect();
-        self.store.append(traces.clone()).await.unwrap();
-        traces
-    }
-
-    fn system_tracker(&self) -> Tracker {
-        self.resources.list_trackers(PROJECT, Some("system"), None).unwrap().remove(0)
-    }
-}
-
 /// Every object of the bucket with its bytes.
 async fn objects(obs: &Obs, bucket: &str) -> BTreeMap<String, Vec<u8>> {
     let store = obs.bucket(bucket).unwrap();
@@ -202,21 +141,19 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
     let mut proxy = Proxy::start(&garage().endpoint).await;
     let obs = proxy.obs();
     let mut expected = fixture.append(0, 20).await;
-    let base = fixture.base;
-    let at = move |window: i64| base + window * WINDOW_MS + 3_000;
 
     // First cycle: the tracker starts at the window of its first cycle: window 0.
     let transfer = fixture.transfer(obs.clone(), Keyring::default());
-    let first = transfer.run_cycle(at(0)).await.unwrap();
+    let first = transfer.run_cycle(fixture.at(0)).await.unwrap();
     assert_eq!(first.windows_delivered, 0, "window 0 has not closed yet");
-    let report = transfer.run_cycle(at(2)).await.unwrap();
+    let report = transfer.run_cycle(fixture.at(2)).await.unwrap();
     assert_eq!((report.windows_delivered, report.trackers_failed), (2, 0));
     assert!(objects(&obs, &bucket).await.len() >= 4, "two windows, two services");
 
     // The store goes away: the tracker shows error, and nothing moves.
     proxy.cut();
     expected.extend(fixture.append(2 * WINDOW_MS + 500, 25).await);
-    let report = transfer.run_cycle(at(4)).await.unwrap();
+    let report = transfer.run_cycle(fixture.at(4)).await.unwrap();
     assert_eq!((report.trackers_failed, report.windows_delivered), (1, 0));
     let tracker = fixture.system_tracker();
     assert_eq!((tracker.status, tracker.detail.as_deref()), (TrackerStatus::Error, Some("bucketPolicyError")));
@@ -228,7 +165,8 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
     let transfer = Arc::new(transfer);
     let cut_short = tokio::spawn({
         let transfer = transfer.clone();
-        async move { transfer.run_cycle(at(6)).await }
+        let when = fixture.at(6);
+        async move { transfer.run_cycle(when).await }
     });
     tokio::time::sleep(Duration::from_millis(40)).await;
     cut_short.abort();
@@ -236,7 +174,7 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
     // ... or right after writing every object but before its cursor moved.
     drop(transfer);
     let crashed = fixture.transfer(obs.clone(), Keyring::default());
-    crashed.run_cycle(at(6)).await.unwrap();
+    crashed.run_cycle(fixture.at(6)).await.unwrap();
     std::fs::write(&cursors, before).unwrap();
 
     // A late trace lands in an already delivered window.
@@ -244,11 +182,11 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
 
     // The restarted cts delivers the backlog and the late trace, and the tracker recovers.
     let restarted = fixture.transfer(obs.clone(), Keyring::default());
-    let report = restarted.run_cycle(at(7)).await.unwrap();
+    let report = restarted.run_cycle(fixture.at(7)).await.unwrap();
     assert!(report.windows_delivered >= 5 && report.windows_rewritten == 1, "{report:?}");
     let tracker = fixture.system_tracker();
     assert_eq!((tracker.status, tracker.detail), (TrackerStatus::Enabled, None));
-    let again = restarted.run_cycle(at(7)).await.unwrap();
+    let again = restarted.run_cycle(fixture.at(7)).await.unwrap();
     assert_eq!((again.windows_delivered, again.windows_rewritten, again.files_written), (0, 0, 0), "nothing twice");
 
     let files = objects(&obs, &bucket).await;
@@ -267,19 +205,17 @@ async fn a_missing_bucket_is_no_bucket_until_it_exists() {
     fixture.configure(serde_json::json!({"obs_info": {"bucket_name": bucket, "file_prefix_name": "audit"}}));
     let obs = Arc::new(Obs::new(garage()).unwrap());
     let transfer = fixture.transfer(obs.clone(), Keyring::default());
-    let base = fixture.base;
-    let at = move |window: i64| base + window * WINDOW_MS + 3_000;
 
     // The tracker's first cycle fixes where it starts (window 0), even though it cannot deliver yet.
-    assert_eq!(transfer.run_cycle(at(0)).await.unwrap().trackers_failed, 1);
+    assert_eq!(transfer.run_cycle(fixture.at(0)).await.unwrap().trackers_failed, 1);
     let tracker = fixture.system_tracker();
     assert_eq!((tracker.status, tracker.detail.as_deref()), (TrackerStatus::Error, Some("noBucket")));
     let expected = fixture.append(500, 12).await;
-    assert_eq!(transfer.run_cycle(at(3)).await.unwrap().trackers_failed, 1);
+    assert_eq!(transfer.run_cycle(fixture.at(3)).await.unwrap().trackers_failed, 1);
     assert_eq!(fixture.system_tracker().detail.as_deref(), Some("noBucket"));
 
     obs.create_bucket(&bucket, None).await.unwrap();
-    let report = transfer.run_cycle(at(3)).await.unwrap();
+    let report = transfer.run_cycle(fixture.at(3)).await.unwrap();
     assert_eq!((report.trackers_failed, report.windows_delivered), (0, 3));
     assert_eq!(fixture.system_tracker().status, TrackerStatus::Enabled);
     assert_exactly_once(&objects(&obs, &bucket).await, &expected, None);
@@ -294,18 +230,16 @@ async fn encrypted_files_decrypt_with_the_key_and_not_without() {
         "is_support_trace_files_encryption": true, "kms_id": "audit-key",
     }));
     let obs = Arc::new(Obs::new(garage()).unwrap());
-    let base = fixture.base;
-    let at = move |window: i64| base + window * WINDOW_MS + 3_000;
 
     // Without the key in the keyring the tracker cannot deliver.
     let keyless = fixture.transfer(obs.clone(), Keyring::default());
-    keyless.run_cycle(at(0)).await.unwrap();
+    keyless.run_cycle(fixture.at(0)).await.unwrap();
     assert_eq!(fixture.system_tracker().detail.as_deref(), Some("kmsKeyError"));
 
     let keyring = Keyring::from_keys([("audit-key".to_owned(), [42; 32])]);
     let transfer = fixture.transfer(obs.clone(), keyring.clone());
     let expected = fixture.append(0, 6).await;
-    transfer.run_cycle(at(2)).await.unwrap();
+    transfer.run_cycle(fixture.at(2)).await.unwrap();
     assert_eq!(fixture.system_tracker().status, TrackerStatus::Enabled);
     let files = objects(&obs, &bucket).await;
     assert!(!files.is_empty() && files.keys().all(|path| path.ends_with(".json.enc")), "{files:?}");
