@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need,
 # builds once (one profile for the tests and the `cts` binary they drive),
+# starts a Garage object store on loopback (its CTS_OBS_* exported for every test),
 # runs the Rust tests with cargo-nextest and the official-SDK tests with pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,14 @@ fi
 if ! [ -x /usr/sbin/rsyslogd ]; then
   apt-get update -qq && apt-get install -y -qq rsyslog >/dev/null
 fi
+# The S3-compatible store the object-storage tests run against (about 8 minutes to build the first time).
+if ! command -v garage >/dev/null 2>&1; then
+  cargo install --locked garage
+fi
+garage_dir=$(mktemp -d /tmp/cts-garage.XXXXXX)
+trap 'scripts/garage.sh stop "$garage_dir"' EXIT
+# shellcheck source=/dev/null
+source "$(scripts/garage.sh start "$garage_dir")"
 
 cargo build --locked -p cts-cli
 cargo nextest run --locked --workspace --no-fail-fast

@@ -222,10 +222,11 @@ pub fn run(config: &Config, project_id: Option<String>, files: &[PathBuf]) -> an
         Some(project_id) => project_id,
         None => iam.projects().first().context("the data directory has no project")?.id.clone(),
     };
-    let store = crate::data_dir::open_store(config)?;
+    let (store, ledger) = crate::data_dir::open_store(config)?;
     let started = std::time::Instant::now();
     let summary = import(&store, &project_id, files, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
     let seconds = started.elapsed().as_secs_f64();
+    ledger.checkpoint_all().context("signing ledger checkpoints")?;
     println!(
         "imported {} traces ({} new, {} already stored, {} rejected) in {:.1} s ({:.0} traces/s)",
         summary.read,

@@ -6,8 +6,10 @@ mod config;
 mod data_dir;
 mod demo;
 mod import;
+mod koogallery;
 mod serve;
 mod traces;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,8 +49,12 @@ enum Command {
     Bench(cts_bench::BenchArgs),
     /// Run cts with a seeded KooGallery workload and show what auditors see.
     Demo(demo::DemoArgs),
+    /// The KooGallery marketplace service, reporting its operations to cts.
+    Koogallery(koogallery::KooGalleryArgs),
     /// Manage domains, projects, users, roles and access keys of a data directory (JSON output).
     Admin(admin::AdminArgs),
+    /// Verify the ledger: a whole data directory (server stopped), or one trace offline.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,5 +74,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Koogallery(args) => koogallery::run(args),
     }
 }

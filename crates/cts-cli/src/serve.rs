@@ -2,7 +2,7 @@
 //! SIGTERM (`cts_server::serve` then seals the memtable).
 
 use crate::config::{Config, RawSettings};
-use crate::data_dir::{open_iam, open_resources, open_store};
+use crate::data_dir::{checkpoint_interval, open_iam, open_resources, open_store};
 use anyhow::Context;
 use clap::Args;
 use cts_store::Store;
@@ -40,10 +40,11 @@ pub async fn start(
 ) -> anyhow::Result<(SocketAddr, JoinHandle<anyhow::Result<()>>)> {
     let iam = open_iam(config)?;
     let resources = open_resources(config, &iam)?;
-    let store = open_store(config)?;
+    let (store, ledger) = open_store(config)?;
+    let checkpointer = ledger.spawn_checkpointer(checkpoint_interval()?)?;
     let iam = Arc::new(iam);
     let resources = Arc::new(resources);
-    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone());
+    let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone()).with_ledger(ledger);
     let mut transfer = None;
     if let Some(obs) = &config.obs {
         let obs = Arc::new(cts_obs::Obs::new(obs.clone())?);
@@ -76,6 +77,8 @@ pub async fn start(
         if let Some(delivery) = delivery {
             delivery.abort();
         }
+        // Stopping the checkpointer signs a last checkpoint over everything acknowledged.
+        tokio::task::spawn_blocking(move || drop(checkpointer)).await?;
         tracing::info!("cts stopped");
         served
     });

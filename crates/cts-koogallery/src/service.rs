@@ -140,7 +140,8 @@ impl KooGallery {
         Ok(now)
     }
 
-    /// Runs [`KooGallery::tick`] every `period` until the returned task is aborted (for the system clock).
+    /// Runs [`KooGallery::tick`] every `period` until the returned task is aborted. A simulated clock behind real
+    /// time is first moved up to it (never back), so a demo's marketplace lives on in real time after its workload.
     pub fn spawn_ticker(self: &Arc<Self>, period: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let service = Arc::clone(self);
         tokio::spawn(async move {
@@ -148,13 +149,20 @@ impl KooGallery {
             loop {
                 interval.tick().await;
                 let service = service.clone();
-                match tokio::task::spawn_blocking(move || service.tick()).await {
+                match tokio::task::spawn_blocking(move || service.catch_up_with_real_time()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => tracing::error!(%error, "running the platform's due actions failed"),
                     Err(error) => tracing::error!(%error, "the ticker task failed"),
                 }
             }
         })
+    }
+
+    fn catch_up_with_real_time(&self) -> Result<(), ServiceError> {
+        match self.clock {
+            Clock::System => self.tick(),
+            Clock::Simulated(_) => self.advance_clock((cts_model::now_ms() - self.clock.now_ms()).max(0)).map(drop),
+        }
     }
 
     pub fn create_account(&self, name: &str) -> Result<Outcome, ServiceError> {

@@ -27,8 +27,8 @@ const INCIDENT_EVERY: usize = 1_000;
 /// Share of operations (percent) deliberately breaking a rule.
 const RULE_BREAK_PERCENT: u32 = 8;
 
-/// How long `operations` operations take on the simulated clock: start the clock this far in the past so the
-/// workload ends about now (cts refuses traces from the future).
+/// How long `operations` operations take at most on the simulated clock: start the clock this far in the past so
+/// the workload ends within an hour before now (cts refuses traces from the future).
 pub fn simulated_span_ms(operations: usize) -> i64 {
     operations as i64 * MEAN_STEP_MS + 60 * MINUTE_MS
 }
@@ -165,10 +165,17 @@ pub async fn run(
     };
     workload.populate(seed).await?;
     let total_weight: u32 = MIX.iter().map(|(_, weight)| weight).sum();
+    // An injected fault waits, armed only around operations, until a write meets it: left armed, it would fail the
+    // next clock step's platform actions instead.
+    let mut fault_pending = false;
     for done in 0..operations {
-        let step = workload.rng.gen_range(1..=2 * MEAN_STEP_MS);
-        workload.advance(step).await?;
-        if done % INCIDENT_EVERY == INCIDENT_EVERY / 2 {
+        // On a schedule (operation i at i × MEAN_STEP_MS, jittered by less than half a step) rather than a random
+        // walk: the simulated time never runs past `simulated_span_ms`, so no trace lies in the future.
+        let jitter = workload.rng.gen_range(1 - MEAN_STEP_MS / 2..MEAN_STEP_MS / 2);
+        let due = (done as i64 + 1) * MEAN_STEP_MS + jitter;
+        workload.advance(due - workload.report.simulated_ms).await?;
+        fault_pending |= done % INCIDENT_EVERY == INCIDENT_EVERY / 2;
+        if fault_pending {
             workload.admin("/v1/admin/faults", json!({ "fail_next_writes": 1 })).await?;
         }
         let mut pick = workload.rng.gen_range(0..total_weight);
@@ -182,6 +189,10 @@ pub async fn run(
             .map_or("queryOrderList", |(name, _)| name);
         let breaks_rule = workload.rng.gen_ratio(RULE_BREAK_PERCENT, 100);
         let status = workload.perform(operation, breaks_rule).await?;
+        if fault_pending && status < 500 {
+            workload.admin("/v1/admin/faults", json!({ "fail_next_writes": 0 })).await?;
+        }
+        fault_pending &= status < 500;
         workload.report.operations += 1;
         *workload.report.per_operation.entry(operation.to_owned()).or_default() += 1;
         match status {
@@ -191,7 +202,6 @@ pub async fn run(
         }
         progress(done + 1, operations);
     }
-    workload.admin("/v1/admin/faults", json!({ "fail_next_writes": 0 })).await?;
     Ok(workload.report)
 }
 

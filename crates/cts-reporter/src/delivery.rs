@@ -388,11 +388,14 @@ fn extract<T>(items: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> Vec<T> {
     matching
 }
 
-/// Runs blocking work (spool I/O) on tokio's blocking threads.
+/// Runs blocking work (spool I/O) on tokio's blocking threads. A panic in it is re-raised here. The only other
+/// failure, cancellation, happens when the runtime shuts down, which drops this future too: it then never resolves
+/// rather than turning the shutdown into a panic.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_cancelled) => std::future::pending().await,
     }
 }
 

@@ -340,11 +340,14 @@ impl Resources {
         })
     }
 
-    /// The names of the project's data trackers (none for a project never seen).
-    pub fn data_tracker_names(&self, project_id: &str) -> Vec<String> {
+    /// The project's data trackers by name, each with whether it is enabled (none for a project never seen).
+    pub fn data_trackers(&self, project_id: &str) -> Vec<(String, bool)> {
         let state = self.state.read();
         let Some(resources) = state.projects.get(project_id) else { return Vec::new() };
-        resources.data_trackers().map(|stored| stored.tracker.tracker_name.clone()).collect()
+        resources
+            .data_trackers()
+            .map(|stored| (stored.tracker.tracker_name.clone(), stored.tracker.status == TrackerStatus::Enabled))
+            .collect()
     }
 
     /// Every project's trackers, for the background work that acts on them (trace file delivery).

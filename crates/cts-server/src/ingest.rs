@@ -199,7 +199,7 @@ pub(crate) async fn ingest(
     let body = non_empty_json(&headers, body)?;
     let mut batch = validate_batch(&body, &principal.project_id, cts_model::now_ms())?;
     if batch.valid.iter().any(Trace::is_data) {
-        batch = require_data_trackers(batch, &state.resources.data_tracker_names(&principal.project_id));
+        batch = require_data_trackers(batch, &state.resources.data_trackers(&principal.project_id));
     }
     let ValidatedBatch { valid, rejected } = batch;
     let accepted = valid.iter().map(|trace| AcceptedTrace { trace_id: trace.trace_id.clone() }).collect();
@@ -213,7 +213,7 @@ pub(crate) async fn ingest(
 /// Moves every data trace whose `tracker_name` is not one of the project's
 /// `data_trackers` from the valid traces to the rejected ones (CTS.0214),
 /// keeping request indices and their order.
-fn require_data_trackers(batch: ValidatedBatch, data_trackers: &[String]) -> ValidatedBatch {
+fn require_data_trackers(batch: ValidatedBatch, data_trackers: &[(String, bool)]) -> ValidatedBatch {
     let ValidatedBatch { valid, rejected } = batch;
     let mut checked = ValidatedBatch { valid: Vec::with_capacity(valid.len()), rejected: Vec::new() };
     let mut rejected = rejected.into_iter().peekable();
@@ -224,14 +224,19 @@ fn require_data_trackers(batch: ValidatedBatch, data_trackers: &[String]) -> Val
             checked.rejected.push(earlier);
             index += 1;
         }
-        match trace.tracker_name.as_deref() {
-            Some(name) if trace.is_data() && !data_trackers.iter().any(|tracker| tracker == name) => {
-                checked.rejected.push(RejectedTrace {
-                    index,
-                    error_code: ErrorCode::TrackerNotFound.as_str(),
-                    error_msg: format!("tracker_name: the project has no data tracker named {name}"),
-                })
-            }
+        let tracker = trace.tracker_name.as_deref().filter(|_| trace.is_data());
+        let enabled = tracker.map(|name| data_trackers.iter().find(|(tracker, _)| tracker == name).map(|(_, on)| *on));
+        match (tracker, enabled) {
+            (Some(name), Some(None)) => checked.rejected.push(RejectedTrace {
+                index,
+                error_code: ErrorCode::TrackerNotFound.as_str(),
+                error_msg: format!("tracker_name: the project has no data tracker named {name}"),
+            }),
+            (Some(name), Some(Some(false))) => checked.rejected.push(RejectedTrace {
+                index,
+                error_code: ErrorCode::InvalidTrackerStatus.as_str(),
+                error_msg: format!("tracker_name: the data tracker {name} is disabled and records nothing"),
+            }),
             _ => checked.valid.push(trace),
         }
         index += 1;
@@ -347,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn data_traces_without_their_data_tracker_are_rejected_in_place() {
+    fn data_traces_without_their_enabled_data_tracker_are_rejected_in_place() {
         let data = |n: u32, tracker: &str| {
             let mut trace = trace(n);
             trace["trace_type"] = json!("ObsSDK");
@@ -362,12 +367,16 @@ mod tests {
             trace(3),
             data(4, "billing"),
             json!(null),
+            data(5, "paused"),
         ]);
         let batch = validate_batch(body.as_bytes(), PROJECT_ID, NOW).unwrap();
-        let checked = require_data_trackers(batch, &["orders".to_owned()]);
+        let checked = require_data_trackers(batch, &[("orders".to_owned(), true), ("paused".to_owned(), false)]);
         let valid: Vec<_> = checked.valid.iter().map(|t| t.trace_id.chars().last().unwrap()).collect();
         assert_eq!(valid, ['1', '3']);
         let rejected: Vec<_> = checked.rejected.iter().map(|r| (r.index, r.error_code)).collect();
-        assert_eq!(rejected, [(0, "CTS.0003"), (2, "CTS.0214"), (3, "CTS.0003"), (5, "CTS.0214"), (6, "CTS.0003")]);
+        assert_eq!(
+            rejected,
+            [(0, "CTS.0003"), (2, "CTS.0214"), (3, "CTS.0003"), (5, "CTS.0214"), (6, "CTS.0003"), (7, "CTS.0205")]
+        );
     }
 }

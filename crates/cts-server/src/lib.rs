@@ -19,6 +19,8 @@
 //!
 //! Changes to trackers and notifications, and ListTrackers and ListTraces calls, are recorded as
 //! traces of service_type `CTS` ([`self_audit`]).
+//! - `GET /v3/{project_id}/ledger/{checkpoint,keys,proof/inclusion,proof/consistency,tile/...}`: the
+//!   verifiable log (`ledger.rs`).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
 //! signature whose access key belongs to `{project_id}`. Every failure is
@@ -30,6 +32,7 @@ mod check_buckets;
 mod error;
 mod extract;
 mod ingest;
+mod ledger;
 mod list_traces;
 mod notifications;
 mod openapi;
@@ -71,15 +74,22 @@ pub struct AppState {
     pub resources: Arc<Resources>,
     /// The S3-compatible object store, when one is configured.
     pub obs: Option<Arc<cts_obs::Obs>>,
+    /// The verifiable log the store appends to; without it the ledger routes answer 404.
+    pub ledger: Option<Arc<cts_ledger::Ledger>>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources, obs: None }
+        AppState { store, iam, resources, obs: None, ledger: None }
     }
 
     pub fn with_obs(self, obs: Arc<cts_obs::Obs>) -> AppState {
         AppState { obs: Some(obs), ..self }
+    }
+
+    /// The state with the ledger the store was opened with.
+    pub fn with_ledger(self, ledger: Arc<cts_ledger::Ledger>) -> AppState {
+        AppState { ledger: Some(ledger), ..self }
     }
 }
 
@@ -93,6 +103,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/operations", get(operations::list_operations))
         // Account-level: `{project_id}` is the caller's domain id here ([`permissions`]).
         .route("/v3/{project_id}/checkbucket", post(check_buckets::check_buckets))
+        .route("/v3/{project_id}/ledger/checkpoint", get(ledger::checkpoint))
+        .route("/v3/{project_id}/ledger/keys", get(ledger::keys))
+        .route("/v3/{project_id}/ledger/proof/inclusion", get(ledger::inclusion_proof))
+        .route("/v3/{project_id}/ledger/proof/consistency", get(ledger::consistency_proof))
+        .route("/v3/{project_id}/ledger/tile/{*path}", get(ledger::tile))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/create", post(resource_tags::create_tags))
         .route("/v3/{project_id}/{resource_type}/{resource_id}/tags/delete", delete(resource_tags::delete_tags))
         .route(

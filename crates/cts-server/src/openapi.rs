@@ -139,6 +139,43 @@ pub(crate) const OPERATIONS: &[ApiOperation] = &[
     op("get", "/v3/{project_id}/user-resources", "ListUserResources", "Users who operated in the last 30 days")
         .answers(200, Some("ListUserResourcesResponse")),
     op(
+        "get",
+        "/v3/{project_id}/ledger/checkpoint",
+        "ShowLedgerCheckpoint",
+        "The latest signed checkpoint (C2SP signed note, text/plain)",
+    )
+    .answers(200, Some("SignedNote")),
+    op(
+        "get",
+        "/v3/{project_id}/ledger/keys",
+        "ListLedgerKeys",
+        "The verifier keys, one note verifier key per line (text/plain)",
+    )
+    .answers(200, Some("SignedNote")),
+    op(
+        "get",
+        "/v3/{project_id}/ledger/proof/inclusion",
+        "ShowInclusionProof",
+        "The inclusion proof of a trace in a tree size",
+    )
+    .query(&[("trace_id", "the trace"), ("tree_size", "a checkpoint's tree size")])
+    .answers(200, Some("InclusionProof")),
+    op(
+        "get",
+        "/v3/{project_id}/ledger/proof/consistency",
+        "ShowConsistencyProof",
+        "The consistency proof between two tree sizes",
+    )
+    .query(&[("first", "the smaller tree size"), ("second", "the larger tree size")])
+    .answers(200, Some("ConsistencyProof")),
+    op(
+        "get",
+        "/v3/{project_id}/ledger/tile/{*path}",
+        "GetLedgerTile",
+        "C2SP tlog-tiles: hash tiles and entry bundles (binary)",
+    )
+    .answers(200, Some("Binary")),
+    op(
         "post",
         "/v3/{project_id}/checkbucket",
         "CheckObsBuckets",
@@ -207,6 +244,10 @@ fn components() -> Value {
         "ListUserResourcesResponse": list_of("users", "UserResource"),
         "CheckObsBucketsRequest": object("The SDK's CheckObsBucketsRequestBody: buckets [{bucket_name, bucket_location, kms_id, is_support_trace_files_encryption}]"),
         "CheckObsBucketsResponse": object("The SDK's CheckObsBucketsResponse: buckets [{bucket_name, ..., check_bucket_response {success, response_code, error_code, error_message}}]"),
+        "SignedNote": {"type": "string", "description": "text/plain: a C2SP signed note or note verifier keys"},
+        "InclusionProof": {"type": "object", "properties": {"leaf_index": {"type": "integer"}, "tree_size": {"type": "integer"}, "hashes": strings}},
+        "ConsistencyProof": {"type": "object", "properties": {"hashes": strings}},
+        "Binary": {"type": "string", "format": "binary"},
         "Trace": object("A trace, as the SDK's Traces model"),
         "ListTracesResponse": {"type": "object", "properties": {
             "traces": {"type": "array", "items": {"$ref": "#/components/schemas/Trace"}},
@@ -222,9 +263,12 @@ fn components() -> Value {
     })
 }
 
-/// The parameter names of a path template, in order.
+/// The parameter names of a path template, in order (a catch-all `{*rest}` is the parameter `rest`).
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+    path.split('/').filter_map(|segment| {
+        let name = segment.strip_prefix('{')?.strip_suffix('}')?;
+        Some(name.strip_prefix('*').unwrap_or(name))
+    })
 }
 
 fn operation_object(operation: &ApiOperation) -> Value {
@@ -260,7 +304,8 @@ fn operation_object(operation: &ApiOperation) -> Value {
 pub(crate) fn document() -> Value {
     let mut paths = Map::new();
     for operation in OPERATIONS {
-        let item = paths.entry(operation.path).or_insert_with(|| json!({}));
+        // OpenAPI has no catch-all segments: `{*rest}` is documented as `{rest}`.
+        let item = paths.entry(operation.path.replace("{*", "{")).or_insert_with(|| json!({}));
         item[operation.method] = operation_object(operation);
     }
     json!({

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// pretending they are durable. Reopen the store to recover.
     #[error("the store refuses writes after a failed WAL write: {reason}")]
     Poisoned { reason: String },
+    /// The append log (the ledger) could not take the traces; nothing of the group was acknowledged.
+    #[error("the append log failed: {reason}")]
+    AppendLog { reason: String },
 }
 
 impl StoreError {

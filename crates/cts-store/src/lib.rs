@@ -12,6 +12,7 @@
 //! Traces are unique on (project_id, trace_id): a retried batch never duplicates. Retention drops
 //! whole segments. See `FORMAT.md` for the on-disk layout and the recovery rules.
 
+mod append_log;
 mod columns;
 mod error;
 mod ids;
@@ -25,6 +26,7 @@ mod stored;
 mod wal;
 mod writer;
 
+pub use append_log::{scan_stored_files, AppendLog, LeafHash, LogEntry, StoredFile, StoredFileKind};
 pub use error::StoreError;
 pub use query::{Filters, SortKey, TraceQuery};
 pub use store::{AppendOutcome, Store, StoreConfig, StoreStats};

@@ -1,6 +1,7 @@
 //! The store: opening and recovery, the public operations, and the shared state the writer and
 //! sealer threads (see [`crate::writer`]) work on.
 
+use crate::append_log::{AppendLog, LogEntry};
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdMap};
 use crate::memtable::{Candidate, Memtable};
@@ -140,6 +141,8 @@ pub(crate) struct Shared {
     pub poisoned: Mutex<Option<String>>,
     /// Set when the last handle is dropped: the sealer starts no new segment.
     pub closing: AtomicBool,
+    /// Where every new trace is appended before it is acknowledged (the ledger), if anywhere.
+    pub log: Option<Arc<dyn AppendLog>>,
     /// Held (and locked) for the store's lifetime.
     _lock: File,
 }
@@ -173,10 +176,20 @@ impl Store {
     /// Opens (creating if needed) and recovers: replays the WAL, truncating a torn tail.
     /// Takes an exclusive lock on the data dir (a second open fails with [`StoreError::Locked`]).
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
-        Store::open_with_sink(config, Arc::new(open_file_sink))
+        Store::open_with_log(config, None)
     }
 
-    pub(crate) fn open_with_sink(config: StoreConfig, sink_factory: Arc<SinkFactory>) -> Result<Store, StoreError> {
+    /// [`Store::open`] with an append log: every new trace is appended to `log` before it is
+    /// acknowledged, and traces replayed from the WAL that `log` lacks are appended during recovery.
+    pub fn open_with_log(config: StoreConfig, log: Option<Arc<dyn AppendLog>>) -> Result<Store, StoreError> {
+        Store::open_with_sink(config, Arc::new(open_file_sink), log)
+    }
+
+    pub(crate) fn open_with_sink(
+        config: StoreConfig,
+        sink_factory: Arc<SinkFactory>,
+        log: Option<Arc<dyn AppendLog>>,
+    ) -> Result<Store, StoreError> {
         let layout = Layout::new(&config.data_dir);
         for dir in [&layout.root, &layout.wal_dir, &layout.segment_dir] {
             fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
@@ -186,8 +199,11 @@ impl Store {
         let lock = lock_dir(&layout.root)?;
         let hasher = IdHasher::default();
         let mut locations = IdMap::default();
-        let segments = open_segments(&layout.segment_dir, &hasher, &mut locations)?;
+        let segments = open_segments(&layout.segment_dir, &hasher, &mut locations, log.as_deref())?;
         let recovered = recover_wal(&layout, &segments, &hasher, &mut locations)?;
+        if let Some(log) = &log {
+            append_missing_to_log(log.as_ref(), &recovered)?;
+        }
         let mut sealing: Vec<Arc<Memtable>> = recovered.into_iter().map(Arc::new).collect();
         let newest_generation = segments.keys().chain(sealing.iter().map(|m| &m.generation)).max().copied();
         // The newest recovered WAL generation continues as the memtable unless a segment is newer.
@@ -217,6 +233,7 @@ impl Store {
             hasher,
             poisoned: Mutex::new(None),
             closing: AtomicBool::new(false),
+            log,
             _lock: lock,
         });
         let (seal_sender, seal_receiver) = mpsc::channel();
@@ -252,8 +269,12 @@ impl Store {
         let encoded = EncodedBatch::encode(&traces);
         let hasher = &self.shared().hasher;
         let keys = traces.iter().map(|trace| hasher.key(&trace.project_id, &trace.trace_id)).collect();
+        let leaf_hashes = match &self.shared().log {
+            Some(log) => traces.iter().map(|trace| log.leaf_hash(trace)).collect(),
+            None => Vec::new(),
+        };
         let (done, receiver) = oneshot::channel();
-        self.send(Command::Append { traces, keys, encoded, done })?;
+        self.send(Command::Append { traces, keys, encoded, leaf_hashes, done })?;
         Ok(receiver)
     }
 
@@ -369,13 +390,18 @@ impl Store {
     pub fn enforce_retention(&self, now_ms: i64) -> Result<u64, StoreError> {
         let shared = self.shared();
         let cutoff = now_ms.saturating_sub(shared.config.retention_ms);
+        let expired: Vec<u64> = {
+            let state = shared.state.read();
+            state.segments.values().filter(|s| s.time_range().1 < cutoff).map(|s| s.generation).collect()
+        };
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        if let Some(log) = &shared.log {
+            log.record_expiry(cutoff).map_err(|reason| StoreError::AppendLog { reason })?;
+        }
         let dropped: Vec<Arc<Segment>> = {
             let mut state = shared.state.write();
-            let expired: Vec<u64> =
-                state.segments.values().filter(|s| s.time_range().1 < cutoff).map(|s| s.generation).collect();
-            if expired.is_empty() {
-                return Ok(0);
-            }
             state.locations.retain(|_, location| !expired.contains(&location.generation));
             expired.iter().filter_map(|generation| state.segments.remove(generation)).collect()
         };
@@ -437,7 +463,7 @@ fn lock_dir(root: &Path) -> Result<File, StoreError> {
 }
 
 /// The generation in a file name `<generation:020>.<extension>`.
-fn generation_of(path: &Path, extension: &str) -> Option<u64> {
+pub(crate) fn generation_of(path: &Path, extension: &str) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
     name.strip_suffix(extension)?.strip_suffix('.')?.parse().ok()
 }
@@ -460,6 +486,7 @@ fn open_segments(
     segment_dir: &Path,
     hasher: &IdHasher,
     locations: &mut IdMap<Location>,
+    log: Option<&dyn AppendLog>,
 ) -> Result<BTreeMap<u64, Arc<Segment>>, StoreError> {
     let mut parquet_files = BTreeSet::new();
     let mut sidecars = BTreeSet::new();
@@ -481,6 +508,11 @@ fn open_segments(
     for &generation in &parquet_files {
         if !sidecars.contains(&generation) {
             rebuild_sidecar(segment_dir, generation)?;
+            if let Some(log) = log {
+                let paths = [stored_path(segment_dir, generation), segment_path(segment_dir, generation)];
+                let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+                log.segment_files_written(&paths).map_err(|reason| StoreError::AppendLog { reason })?;
+            }
         }
         let (segment, keys) = Segment::open(&segment_path(segment_dir, generation), generation, hasher)?;
         for (row, key) in keys.into_iter().enumerate() {
@@ -502,6 +534,35 @@ fn rebuild_sidecar(segment_dir: &Path, generation: u64) -> Result<(), StoreError
     let temporary = temporary_path(&path);
     write_stored(&temporary, &records.records())?;
     fs::rename(&temporary, &path).map_err(|e| StoreError::io(&path, e))
+}
+
+/// Appends to the log, in WAL order, the recovered traces it does not hold (their appends were never
+/// acknowledged: the process stopped between the WAL fsync and the log append).
+fn append_missing_to_log(log: &dyn AppendLog, memtables: &[Memtable]) -> Result<(), StoreError> {
+    let to_log = |reason| StoreError::AppendLog { reason };
+    let mut missing = Vec::new();
+    for memtable in memtables {
+        for row in 0..memtable.len() as u32 {
+            let trace = memtable.trace(row);
+            if !log.contains(&trace.project_id, &trace.trace_id).map_err(to_log)? {
+                missing.push((trace, log.leaf_hash(trace)));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(traces = missing.len(), "appending traces replayed from the WAL to the append log");
+    let entries: Vec<LogEntry<'_>> = missing
+        .iter()
+        .map(|(trace, leaf_hash)| LogEntry {
+            project_id: &trace.project_id,
+            trace_id: &trace.trace_id,
+            time: trace.time,
+            leaf_hash: *leaf_hash,
+        })
+        .collect();
+    log.append(&entries).map_err(to_log)
 }
 
 /// Replays the WAL files no segment covers into memtables (oldest first), deleting the covered ones.

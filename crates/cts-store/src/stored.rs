@@ -340,6 +340,12 @@ impl StoredTraces {
         })
     }
 
+    /// Every row, in row order (verification reads whole files).
+    pub(crate) fn fetch_all(&self) -> Result<Vec<Trace>, StoreError> {
+        let rows = u32::try_from(self.rows).map_err(|_| StoreError::corrupt(&self.path, "too many rows"))?;
+        self.fetch(&(0..rows).collect::<Vec<_>>())
+    }
+
     fn corrupt(&self, block: usize, reason: &str) -> StoreError {
         StoreError::corrupt(&self.path, format!("stored-traces block {block}: {reason}"))
     }

@@ -173,7 +173,7 @@ pub(crate) fn model_query(traces: &[Trace], query: &TraceQuery) -> Vec<Trace> {
     matching
 }
 
-fn config(dir: &Path, memtable_max_traces: usize) -> StoreConfig {
+pub(crate) fn config(dir: &Path, memtable_max_traces: usize) -> StoreConfig {
     StoreConfig { memtable_max_traces, ..StoreConfig::new(dir) }
 }
 
@@ -191,7 +191,7 @@ fn everything(project: &str, data: bool) -> TraceQuery {
 }
 
 /// Every trace of the store, per the model's order.
-fn all_traces(store: &Store) -> Vec<Trace> {
+pub(crate) fn all_traces(store: &Store) -> Vec<Trace> {
     let mut all = Vec::new();
     for project in PROJECTS {
         for data in [false, true] {
@@ -405,7 +405,7 @@ fn a_failed_fsync_fails_the_append_and_poisons_later_writes() {
         let syncs = syncs.clone();
         Arc::new(move |_: &Path| Ok(Box::new(FailingSync { syncs: syncs.clone(), fail_from: 2 }) as Box<dyn WalSink>))
     };
-    let store = Store::open_with_sink(config(dir.path(), 1000), factory).unwrap();
+    let store = Store::open_with_sink(config(dir.path(), 1000), factory, None).unwrap();
     store.append_blocking(vec![make_trace(1)]).unwrap();
     assert!(matches!(store.append_blocking(vec![make_trace(2)]), Err(StoreError::Io { .. })));
     assert!(matches!(store.append_blocking(vec![make_trace(3)]), Err(StoreError::Poisoned { .. })));

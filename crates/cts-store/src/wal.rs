@@ -108,6 +108,12 @@ pub(crate) fn recover(path: &Path) -> Result<Vec<Trace>, StoreError> {
     Ok(traces)
 }
 
+/// Every complete record of `path`, leaving the file as it is (verification of a stopped store).
+pub(crate) fn read_complete_records(path: &Path) -> Result<Vec<Trace>, StoreError> {
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    decode_records(&bytes, path).map(|(traces, _)| traces)
+}
+
 /// Decodes the complete records at the start of `bytes`; returns them and the length they span.
 /// A record with a valid CRC whose payload is not a trace is corruption, not a torn write.
 fn decode_records(bytes: &[u8], path: &Path) -> Result<(Vec<Trace>, usize), StoreError> {

@@ -1,6 +1,7 @@
 //! The background threads: the WAL writer (group commit, memtable inserts, rotation) and the
 //! sealer (memtable -> segment).
 
+use crate::append_log::{LeafHash, LogEntry};
 use crate::error::StoreError;
 use crate::ids::IdKey;
 use crate::memtable::{Memtable, RecordRef};
@@ -26,6 +27,8 @@ pub(crate) enum Command {
         /// The identity key of each trace.
         keys: Vec<IdKey>,
         encoded: EncodedBatch,
+        /// The leaf hash of each trace when the store has an append log (else empty).
+        leaf_hashes: Vec<LeafHash>,
         done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
     /// Seal the memtable now; `done` is answered once every pending seal has finished.
@@ -51,6 +54,7 @@ struct PendingAppend {
     traces: Vec<Trace>,
     keys: Vec<IdKey>,
     encoded: EncodedBatch,
+    leaf_hashes: Vec<LeafHash>,
     done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
 
@@ -121,8 +125,10 @@ impl Writer {
         } else {
             self.sink.append(&buffer).and_then(|()| self.sink.sync()).map_err(|e| StoreError::io(&path, e))
         };
-        if let Err(error) = written {
-            tracing::error!(%error, "WAL write failed; refusing further writes");
+        // The log's entries are durable before anything is queryable or acknowledged.
+        let logged = written.and_then(|()| self.append_to_log(&appends, &is_new));
+        if let Err(error) = logged {
+            tracing::error!(%error, "WAL or append-log write failed; refusing further writes");
             self.poison(&error);
             for append in appends {
                 let _ = append.done.send(Err(error.clone_for_waiter()));
@@ -164,6 +170,24 @@ impl Writer {
         }
     }
 
+    /// Appends the new traces of the group, in WAL order, to the store's append log (if any).
+    fn append_to_log(&self, appends: &[PendingAppend], is_new: &[Vec<bool>]) -> Result<(), StoreError> {
+        let Some(log) = &self.shared.log else { return Ok(()) };
+        let mut entries = Vec::new();
+        for (append, flags) in appends.iter().zip(is_new) {
+            for ((trace, leaf_hash), _) in
+                append.traces.iter().zip(&append.leaf_hashes).zip(flags).filter(|(_, &new)| new)
+            {
+                let (project_id, trace_id) = (trace.project_id.as_str(), trace.trace_id.as_str());
+                entries.push(LogEntry { project_id, trace_id, time: trace.time, leaf_hash: *leaf_hash });
+            }
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        log.append(&entries).map_err(|reason| StoreError::AppendLog { reason })
+    }
+
     /// Starts a new WAL generation and hands the full memtable to the sealer (no-op when empty).
     fn rotate(&mut self) -> Result<(), StoreError> {
         if self.shared.state.read().memtable.is_empty() {
@@ -198,6 +222,7 @@ impl StoreError {
                 StoreError::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
             }
             StoreError::Poisoned { reason } => StoreError::Poisoned { reason: reason.clone() },
+            StoreError::AppendLog { reason } => StoreError::AppendLog { reason: reason.clone() },
             other => StoreError::Poisoned { reason: other.to_string() },
         }
     }
@@ -217,8 +242,8 @@ pub(crate) fn run_writer(mut writer: Writer, commands: mpsc::Receiver<Command>) 
         let mut appends = Vec::new();
         for command in group {
             match command {
-                Command::Append { traces, keys, encoded, done } => {
-                    appends.push(PendingAppend { traces, keys, encoded, done })
+                Command::Append { traces, keys, encoded, leaf_hashes, done } => {
+                    appends.push(PendingAppend { traces, keys, encoded, leaf_hashes, done })
                 }
                 Command::Rotate { done } => {
                     writer.commit(std::mem::take(&mut appends));
@@ -289,6 +314,10 @@ fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
         fs::rename(temporary, path).map_err(|e| StoreError::io(path, e))?;
     }
     sync_dir(segment_dir)?;
+    if let Some(log) = &shared.log {
+        let paths = [stored.as_path(), path.as_path()];
+        log.segment_files_written(&paths).map_err(|reason| StoreError::AppendLog { reason })?;
+    }
     let (segment, keys) = Segment::from_memtable(&path, memtable, &rows)?;
     {
         let mut state = shared.state.write();

@@ -18,11 +18,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(data_dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Server::start_at(data_dir, free_port(), &[]).await
+    }
+
+    /// `cts serve` on `data_dir` at `127.0.0.1:port` with further flags.
+    pub async fn start_at(data_dir: &Path, port: u16, flags: &[&str]) -> Server {
         let child = cts()
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -47,6 +52,29 @@ impl Server {
     pub fn kill(mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
+    }
+}
+
+/// A loopback port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Every trace matching `params`, through all pages of ListTraces.
+pub async fn all_traces(client: &Client, params: &[(&str, String)]) -> Vec<cts_model::Trace> {
+    let mut params: Vec<(&str, String)> = params.to_vec();
+    params.push(("limit", "200".to_owned()));
+    let mut traces = Vec::new();
+    loop {
+        let page = client.list_traces(&params).await.expect("ListTraces");
+        traces.extend(page.traces);
+        match page.meta_data.marker {
+            Some(marker) => {
+                params.retain(|(name, _)| *name != "next");
+                params.push(("next", marker));
+            }
+            None => return traces,
+        }
     }
 }
 

@@ -108,8 +108,8 @@ fn projects_do_not_see_or_change_each_others_trackers() {
     ));
     resources.delete_trackers(B, None, None).unwrap();
     assert_eq!(resources.list_trackers(A, None, None).unwrap()[1], a_tracker);
-    assert_eq!(resources.data_tracker_names("project-a"), ["shared-name"]);
-    assert!(resources.data_tracker_names("project-b").is_empty());
+    assert_eq!(resources.data_trackers("project-a"), [("shared-name".to_owned(), true)]);
+    assert!(resources.data_trackers("project-b").is_empty());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod client;
 mod common;
+mod ledger;
 mod notifications;
 mod roles;
 mod routes;
