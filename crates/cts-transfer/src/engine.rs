@@ -9,7 +9,7 @@
 use crate::cursor::{CursorStore, FileCursor, Fingerprint};
 use crate::envelope::Keyring;
 use crate::error::TransferError;
-use crate::layout::{Encoding, FileName, Window};
+use crate::layout::{file_day, Encoding, FileName, Window};
 use crate::stream::TraceStream;
 use crate::trace_file::{build_files, FileShape};
 use cts_model::Trace;
@@ -17,15 +17,18 @@ use cts_obs::{BucketCheck, Obs};
 use cts_resources::tracker::{delivery_detail, CompressType, ObsInfo};
 use cts_resources::{Resources, Tracker, TrackerStatus, TrackerType};
 use cts_store::{Filters, SortKey, Store, TraceQuery};
+use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Traces read from the store at once.
 const QUERY_PAGE: usize = 10_000;
+/// How often a tracker's expired files (`bucket_lifecycle`) are looked for.
+const EXPIRY_EVERY_MS: i64 = 3_600_000;
 
 /// How delivery runs.
 #[derive(Debug, Clone)]
@@ -69,6 +72,8 @@ pub struct CycleReport {
     pub traces_written: usize,
     /// Trackers whose delivery failed this cycle (their status is `error`).
     pub trackers_failed: usize,
+    /// Trace files deleted because they outlived the tracker's `bucket_lifecycle`.
+    pub files_expired: usize,
     /// Windows whose traces went to the SIEM stream.
     pub windows_streamed: usize,
     pub traces_streamed: usize,
@@ -83,6 +88,7 @@ impl CycleReport {
         self.files_written += other.files_written;
         self.traces_written += other.traces_written;
         self.trackers_failed += other.trackers_failed;
+        self.files_expired += other.files_expired;
         self.windows_streamed += other.windows_streamed;
         self.traces_streamed += other.traces_streamed;
         self.streams_failed += other.streams_failed;
@@ -104,6 +110,8 @@ pub struct Transfer {
     cursors: CursorStore,
     config: TransferConfig,
     stream: Option<TraceStream>,
+    /// When each tracker's expired files were last looked for (in memory: a restart looks again).
+    expiry_runs: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 impl Transfer {
@@ -115,7 +123,15 @@ impl Transfer {
         obs: Arc<Obs>,
         config: TransferConfig,
     ) -> Result<Transfer, TransferError> {
-        Ok(Transfer { store, resources, obs, cursors: CursorStore::open(data_dir)?, config, stream: None })
+        Ok(Transfer {
+            store,
+            resources,
+            obs,
+            cursors: CursorStore::open(data_dir)?,
+            config,
+            stream: None,
+            expiry_runs: Default::default(),
+        })
     }
 
     /// Also streams the traces of trackers with `is_lts_enabled`.
@@ -249,7 +265,42 @@ impl Transfer {
             }
         }
         self.cursors.set_files(&tracker.id, cursor)?;
+        report.files_expired = self.expire(tracker, obs_info, &objects, now_ms).await?;
         Ok(report)
+    }
+
+    /// `bucket_lifecycle`: deletes the tracker's files of days more than that many days before `now_ms`'s, at most
+    /// once an hour.
+    async fn expire(
+        &self,
+        tracker: &Tracker,
+        obs_info: &ObsInfo,
+        objects: &Arc<dyn ObjectStore>,
+        now_ms: i64,
+    ) -> Result<usize, DeliveryError> {
+        let Some(days) = obs_info.bucket_lifecycle.filter(|days| *days > 0) else { return Ok(0) };
+        {
+            let mut runs = self.expiry_runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if runs.get(&tracker.id).is_some_and(|last| now_ms - last < EXPIRY_EVERY_MS) {
+                return Ok(0);
+            }
+            runs.insert(tracker.id.clone(), now_ms);
+        }
+        let today = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default().date_naive();
+        let oldest_kept = today - chrono::Days::new(u64::from(days));
+        let prefix = ObjectPath::from(format!("CloudTraces/{}", self.config.region));
+        let failed = |e: object_store::Error| destination(delivery_detail::BUCKET_POLICY_ERROR, e);
+        let listed: Vec<_> = objects.list(Some(&prefix)).try_collect().await.map_err(failed)?;
+        let mut expired = 0;
+        for object in listed {
+            let path = object.location;
+            if file_day(path.as_ref(), &self.config.region, &tracker.tracker_name).is_some_and(|day| day < oldest_kept)
+            {
+                objects.delete(&path).await.map_err(failed)?;
+                expired += 1;
+            }
+        }
+        Ok(expired)
     }
 
     /// Streams every closed and settled window since the tracker's stream cursor, one window at a time.

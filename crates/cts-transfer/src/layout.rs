@@ -113,6 +113,18 @@ impl FileName<'_> {
     }
 }
 
+/// The UTC day of a trace file of `tracker_name` (from its `{YYYY}/{M}/{D}` directories); `None` for any other
+/// object.
+pub fn file_day(path: &str, region: &str, tracker_name: &str) -> Option<chrono::NaiveDate> {
+    let mut parts = path.split('/');
+    let prefix = (parts.next()?, parts.next()?);
+    if prefix != ("CloudTraces", region) {
+        return None;
+    }
+    let (year, month, day) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    (parts.next()? == tracker_name).then(|| chrono::NaiveDate::from_ymd_opt(year, month, day)).flatten()
+}
+
 fn utc(time_ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(time_ms).unwrap_or(DateTime::UNIX_EPOCH)
 }
@@ -158,6 +170,16 @@ mod tests {
         assert!(unsorted.starts_with("CloudTraces/ap-southeast-3/2026/11/4/system/CloudTrace_ap-southeast-3_"));
         let encrypted = FileName { encrypted: true, encoding: Encoding::Json, ..name(None, "", 0) }.object_path();
         assert!(encrypted.ends_with(".json.enc"), "{encrypted}");
+    }
+
+    #[test]
+    fn file_days_are_read_from_a_trackers_paths_only() {
+        let path = name(Some("marketplace"), "p", 0).object_path();
+        assert_eq!(file_day(&path, "ap-southeast-3", "system"), chrono::NaiveDate::from_ymd_opt(2026, 11, 4));
+        assert_eq!(file_day(&path, "ap-southeast-3", "other"), None);
+        assert_eq!(file_day(&path, "eu-west-0", "system"), None);
+        assert_eq!(file_day("CloudTraces/ap-southeast-3/2026/13/4/system/x", "ap-southeast-3", "system"), None);
+        assert_eq!(file_day("notes.txt", "ap-southeast-3", "system"), None);
     }
 
     #[test]

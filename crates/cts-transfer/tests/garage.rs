@@ -252,3 +252,32 @@ async fn encrypted_files_decrypt_with_the_key_and_not_without() {
     }
     assert_exactly_once(&files, &expected, Some(&keyring));
 }
+
+#[tokio::test]
+async fn files_older_than_the_bucket_lifecycle_are_deleted() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("lifecycle");
+    fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true, "bucket_lifecycle": 30}
+    }));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    obs.create_bucket(&bucket, None).await.unwrap();
+    let store = obs.bucket(&bucket).unwrap();
+    let now = chrono::DateTime::from_timestamp_millis(fixture.at(0)).unwrap();
+    let day = |days_ago: u64| (now.date_naive() - chrono::Days::new(days_ago)).format("%Y/%-m/%-d").to_string();
+    let paths = [
+        format!("CloudTraces/{REGION}/{}/system/CTS/expired.json.gz", day(31)),
+        format!("CloudTraces/{REGION}/{}/system/CTS/kept.json.gz", day(30)),
+        format!("CloudTraces/{REGION}/{}/other-tracker/CTS/not-ours.json.gz", day(90)),
+        "notes/readme.txt".to_owned(),
+    ];
+    for path in &paths {
+        store.put(&path.as_str().into(), b"x".to_vec().into()).await.unwrap();
+    }
+    let report = fixture.transfer(obs.clone(), Keyring::default()).run_cycle(fixture.at(0)).await.unwrap();
+    assert_eq!(report.files_expired, 1);
+    let left: Vec<_> = objects(&obs, &bucket).await.into_keys().collect();
+    let mut expected = paths[1..].to_vec();
+    expected.sort();
+    assert_eq!(left, expected);
+}
