@@ -37,9 +37,22 @@ pub struct RawSettings {
     /// `true`: path-style addressing (`endpoint/bucket/key`, Garage, MinIO); `false` (default): virtual-hosted.
     #[arg(long, env = "CTS_OBS_PATH_STYLE")]
     pub obs_path_style: Option<bool>,
-    /// The region of SMN topic URNs (`ap-southeast-3` by default).
+    /// The region named in trace file paths and SMN topic URNs (default `ap-southeast-3`).
     #[arg(long, env = "CTS_REGION")]
     pub region: Option<String>,
+    /// How often trackers deliver trace files, and the length of a delivery window (`5m` default).
+    #[arg(long, env = "CTS_TRANSFER_INTERVAL")]
+    pub transfer_interval: Option<String>,
+    /// A file of master keys for trace file encryption, one `KMS_ID BASE64_KEY` per line.
+    #[arg(long, env = "CTS_KEYRING")]
+    pub keyring: Option<PathBuf>,
+    /// Trackers with `is_lts_enabled` stream each trace as an RFC 5424 message to this syslog collector
+    /// (`host:port`, TCP).
+    #[arg(long, env = "CTS_SIEM_SYSLOG")]
+    pub siem_syslog: Option<String>,
+    /// ... and/or as JSON lines POSTed to this endpoint (`http(s)://...`).
+    #[arg(long, env = "CTS_SIEM_HTTP")]
+    pub siem_http: Option<String>,
     /// The SMTP relay of email subscriptions: `smtp://host[:port]`.
     #[arg(long, env = "CTS_SMTP_URL")]
     pub smtp_url: Option<String>,
@@ -63,13 +76,20 @@ pub struct Config {
     pub region: String,
     pub smtp_url: Option<String>,
     pub dead_letter_after: Duration,
+    pub transfer_interval: Duration,
+    /// Empty when no keyring is configured.
+    pub keyring: cts_transfer::Keyring,
+    /// `None` when neither a syslog collector nor an HTTP endpoint is configured.
+    pub stream: Option<cts_transfer::StreamConfig>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_RETENTION: &str = "7d";
-/// KooGallery's AP-Singapore region.
-pub const DEFAULT_OBS_REGION: &str = "ap-southeast-3";
+/// KooGallery's AP-Singapore region: in trace file paths, SMN URNs, and the object store's default region.
+pub const DEFAULT_REGION: &str = "ap-southeast-3";
+/// CTS delivers trace files every 5 minutes.
+pub const DEFAULT_TRANSFER_INTERVAL: &str = "5m";
 
 impl RawSettings {
     /// Fills what flags and variables left unset from the config file, then validates.
@@ -90,6 +110,10 @@ impl RawSettings {
             region: self.region.or(file.region),
             smtp_url: self.smtp_url.or(file.smtp_url),
             dead_letter_after: self.dead_letter_after.or(file.dead_letter_after),
+            transfer_interval: self.transfer_interval.or(file.transfer_interval),
+            keyring: self.keyring.or(file.keyring),
+            siem_syslog: self.siem_syslog.or(file.siem_syslog),
+            siem_http: self.siem_http.or(file.siem_http),
             config: None,
         };
         merged.validate()
@@ -114,7 +138,7 @@ impl RawSettings {
                 };
                 let config = cts_obs::ObsConfig {
                     endpoint,
-                    region: self.obs_region.unwrap_or_else(|| DEFAULT_OBS_REGION.to_owned()),
+                    region: self.obs_region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
                     access_key,
                     secret_key,
                     path_style: self.obs_path_style.unwrap_or(false),
@@ -126,14 +150,30 @@ impl RawSettings {
         };
         let dead_letter_after =
             parse_duration("dead_letter_after", self.dead_letter_after.as_deref().unwrap_or("24h"))?;
+        let transfer_interval = parse_duration(
+            "transfer_interval",
+            self.transfer_interval.as_deref().unwrap_or(DEFAULT_TRANSFER_INTERVAL),
+        )?;
+        let keyring = match &self.keyring {
+            Some(path) => cts_transfer::Keyring::load(path).context("keyring")?,
+            None => cts_transfer::Keyring::default(),
+        };
+        let stream = (self.siem_syslog.is_some() || self.siem_http.is_some()).then(|| cts_transfer::StreamConfig {
+            syslog: self.siem_syslog,
+            http: self.siem_http,
+            hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "cts".to_owned()),
+        });
         Ok(Config {
-            region: self.region.unwrap_or_else(|| DEFAULT_OBS_REGION.to_owned()),
             smtp_url: self.smtp_url,
             dead_letter_after,
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             retention,
             obs,
+            region: self.region.unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            transfer_interval,
+            keyring,
+            stream,
         })
     }
 }
@@ -167,6 +207,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.retention, Duration::from_secs(7 * 86400));
+        assert_eq!((config.region.as_str(), config.transfer_interval), (DEFAULT_REGION, Duration::from_secs(300)));
     }
 
     #[test]
@@ -188,6 +229,8 @@ mod tests {
             (raw(None, Some("localhost"), None), "listen"),
             (raw(None, None, Some("forever")), "retention"),
             (raw(None, None, Some("0d")), "retention"),
+            (RawSettings { transfer_interval: Some("often".into()), ..raw(None, None, None) }, "transfer_interval"),
+            (RawSettings { keyring: Some("/no/such/keyring".into()), ..raw(None, None, None) }, "keyring"),
             (
                 RawSettings { obs_endpoint: Some("http://127.0.0.1:3900".into()), ..raw(None, None, None) },
                 "obs_endpoint",

@@ -1,7 +1,7 @@
 //! `cts import`: bulk-loads traces into a data directory without a running
 //! server. Files are JSON Lines (one trace per line), a JSON array of traces,
 //! or a CTS trace file (`{"traces":[...]}`), each optionally gzipped
-//! (`.gz`). Every trace is validated as on ingest; full records (as
+//! (`.gz`) and optionally encrypted as trackers deliver them (`.enc`, opened with `CTS_KEYRING`). Every trace is validated as on ingest; full records (as
 //! ListTraces returns them, or as delivered to OBS) keep their `project_id`
 //! and `record_time`.
 
@@ -9,6 +9,7 @@ use crate::config::Config;
 use anyhow::{anyhow, Context};
 use cts_model::{now_ms, Trace, TraceInput};
 use cts_store::Store;
+use cts_transfer::Keyring;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -46,7 +47,13 @@ struct Chunk<'a> {
 /// Imports `files` into `store`; traces without a `project_id` go to
 /// `default_project`. One thread reads, one parser per core validates, one
 /// thread appends (the store's group commit fsyncs each batch).
-fn import(store: &Store, default_project: &str, files: &[PathBuf], progress: bool) -> anyhow::Result<ImportSummary> {
+fn import(
+    store: &Store,
+    default_project: &str,
+    files: &[PathBuf],
+    keyring: &Keyring,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
     let total_bytes: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
     let bar = if progress { ProgressBar::new(total_bytes) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -100,9 +107,9 @@ fn import(store: &Store, default_project: &str, files: &[PathBuf], progress: boo
 
         let reading = (|| -> anyhow::Result<()> {
             for path in files {
-                let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let (format, reader) = open_trace_file(path, keyring, &bar)?;
                 let mut documents = Vec::with_capacity(CHUNK);
-                for_each_document(path, bar.wrap_read(file), |position, document| {
+                for_each_document(&format, reader, |position, document| {
                     documents.push((position, document));
                     if documents.len() == CHUNK {
                         let count = read.fetch_add(CHUNK as u64, Ordering::Relaxed) + CHUNK as u64;
@@ -125,6 +132,24 @@ fn import(store: &Store, default_project: &str, files: &[PathBuf], progress: boo
     store.flush().context("sealing the imported traces")?;
     bar.finish_and_clear();
     Ok(ImportSummary { read: read.into_inner(), stored, duplicates, rejected: rejected.into_inner() })
+}
+
+/// A file's name as its format reads (an encrypted file's without `.enc`) and a reader of its plain bytes:
+/// encrypted trace files (`.enc`) are decrypted with the keyring (`CTS_KEYRING`).
+fn open_trace_file(path: &Path, keyring: &Keyring, bar: &ProgressBar) -> anyhow::Result<(PathBuf, Box<dyn Read>)> {
+    let encrypted = path.to_str().and_then(|name| name.strip_suffix(cts_transfer::layout::ENCRYPTED_EXTENSION));
+    match encrypted {
+        Some(inner) => {
+            let sealed = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            bar.inc(sealed.len() as u64);
+            let plain = keyring.open(&sealed).with_context(|| format!("decrypting {}", path.display()))?;
+            Ok((PathBuf::from(inner), Box::new(std::io::Cursor::new(plain))))
+        }
+        None => {
+            let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            Ok((path.to_owned(), Box::new(bar.wrap_read(file))))
+        }
+    }
 }
 
 /// Validates one document. A line in the ingest format is parsed straight
@@ -224,7 +249,8 @@ pub fn run(config: &Config, project_id: Option<String>, files: &[PathBuf]) -> an
     };
     let (store, ledger) = crate::data_dir::open_store(config)?;
     let started = std::time::Instant::now();
-    let summary = import(&store, &project_id, files, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = import(&store, &project_id, files, &config.keyring, progress)?;
     let seconds = started.elapsed().as_secs_f64();
     ledger.checkpoint_all().context("signing ledger checkpoints")?;
     println!(
@@ -272,6 +298,29 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, file.as_bytes()).unwrap();
         assert_eq!(documents("t.json.gz", &gz.finish().unwrap()), vec![a, b]);
+    }
+
+    #[test]
+    fn encrypted_trace_files_are_read_with_the_keyring_and_refused_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = json!({"trace_name": "createOrder"});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, json!({"traces": [a]}).to_string().as_bytes()).unwrap();
+        let keyring = Keyring::from_keys([("k1".to_owned(), [5; 32])]);
+        let path = dir.path().join("audit_CloudTrace_x.json.gz.enc");
+        std::fs::write(&path, keyring.seal("k1", &gz.finish().unwrap()).unwrap()).unwrap();
+
+        let (format, reader) = open_trace_file(&path, &keyring, &ProgressBar::hidden()).unwrap();
+        assert_eq!(format, dir.path().join("audit_CloudTrace_x.json.gz"));
+        let mut docs = Vec::new();
+        for_each_document(&format, reader, |_, doc| {
+            docs.push(matches!(doc, Document::Value(v) if v == a));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(docs, [true]);
+        let error = open_trace_file(&path, &Keyring::default(), &ProgressBar::hidden()).err().unwrap();
+        assert!(format!("{error:#}").contains("no master key \"k1\""), "{error:#}");
     }
 
     #[test]

@@ -55,10 +55,22 @@ pub async fn start(
     };
     notifier_config.delivery.smtp_url = config.smtp_url.clone();
     notifier_config.delivery.retry.dead_letter_after = config.dead_letter_after;
-    let notifier = cts_notify::Notifier::start(store.clone(), resources, topics, outbox, notifier_config)
+    let notifier = cts_notify::Notifier::start(store.clone(), resources.clone(), topics, outbox, notifier_config)
         .context("starting notification delivery")?;
+    let mut transfer = None;
     if let Some(obs) = &config.obs {
-        state = state.with_obs(Arc::new(cts_obs::Obs::new(obs.clone())?));
+        let obs = Arc::new(cts_obs::Obs::new(obs.clone())?);
+        state = state.with_obs(obs.clone());
+        let settings = cts_transfer::TransferConfig {
+            keyring: config.keyring.clone(),
+            ..cts_transfer::TransferConfig::new(config.transfer_interval, config.region.clone())
+        };
+        let mut engine = cts_transfer::Transfer::open(&config.data_dir, store.clone(), resources, obs, settings)
+            .context("opening trace file delivery")?;
+        if let Some(stream) = &config.stream {
+            engine = engine.with_stream(cts_transfer::TraceStream::new(stream.clone()));
+        }
+        transfer = Some(Arc::new(engine));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -69,9 +81,14 @@ pub async fn start(
     let server = tokio::spawn(async move {
         let retention = tokio::spawn(enforce_retention(store));
         let identities = tokio::spawn(reload_identities(iam));
+        // Stopping mid-cycle is safe: the next start rewrites the same objects.
+        let delivery = transfer.map(|transfer| tokio::spawn(transfer.run()));
         let served = cts_server::serve(listener, state, shutdown).await.context("serving");
         retention.abort();
         identities.abort();
+        if let Some(delivery) = delivery {
+            delivery.abort();
+        }
         // Stopping the checkpointer signs a last checkpoint over everything acknowledged.
         tokio::task::spawn_blocking(move || drop(checkpointer)).await?;
         notifier.shutdown().await;

@@ -357,6 +357,43 @@ impl Resources {
             .collect()
     }
 
+    /// Every project's trackers, for the background work that acts on them (trace file delivery).
+    pub fn all_trackers(&self) -> Vec<Tracker> {
+        let state = self.state.read();
+        state.projects.values().flat_map(|resources| resources.trackers.iter().map(|s| s.tracker.clone())).collect()
+    }
+
+    /// Records how delivery to the tracker's bucket went: `problem` `None` sets an `error` tracker back to
+    /// `enabled`; `Some(detail)` sets an `enabled` (or differently failing) tracker to `error` with that detail.
+    /// A disabled or deleted tracker is left alone. Returns whether anything changed.
+    pub fn set_delivery_health(&self, tracker: &Tracker, problem: Option<&str>) -> Result<bool, ResourceError> {
+        let project = ProjectScope { project_id: &tracker.project_id, domain_id: &tracker.domain_id };
+        let wanted = match problem {
+            None => (TrackerStatus::Enabled, None),
+            Some(detail) => (TrackerStatus::Error, Some(detail.to_owned())),
+        };
+        let current = self.read(project, |resources| {
+            resources
+                .trackers
+                .iter()
+                .find(|s| s.tracker.id == tracker.id)
+                .map(|s| (s.tracker.status, s.tracker.detail.clone()))
+        })?;
+        match current {
+            None | Some((TrackerStatus::Disabled, _)) => return Ok(false),
+            Some(current) if current == wanted => return Ok(false),
+            Some(_) => {}
+        }
+        self.change(project, |resources| {
+            let stored = resources.find_by_id_mut(&tracker.id)?;
+            if stored.tracker.status == TrackerStatus::Disabled {
+                return Ok(false);
+            }
+            (stored.tracker.status, stored.tracker.detail) = wanted;
+            Ok(true)
+        })
+    }
+
     /// Runs `f` on the project's resources, creating them first if the project is new.
     fn read<T>(&self, project: ProjectScope<'_>, f: impl FnOnce(&ProjectResources) -> T) -> Result<T, ResourceError> {
         {
@@ -406,6 +443,7 @@ fn new_tracker(project: ProjectScope<'_>, tracker_type: TrackerType, tracker_nam
         tracker_type,
         tracker_name,
         status: TrackerStatus::Enabled,
+        detail: None,
         agency_name: None,
         is_organization_tracker: management,
         management_event_selector: None,

@@ -51,13 +51,25 @@ impl fmt::Display for TrackerType {
     }
 }
 
-/// Whether a tracker records. (CTS's third status, `error`, reports failed
-/// deliveries to object storage, which cts does not do.)
+/// Whether a tracker records. `error` is set by trace file delivery (never by a request): the tracker is
+/// enabled but its files cannot be delivered; [`Tracker::detail`] says why, and delivery sets it back to
+/// `enabled` once files go through again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackerStatus {
     Enabled,
     Disabled,
+    Error,
+}
+
+/// Why delivery put a tracker in `error`, as CTS names it in [`Tracker::detail`].
+pub mod delivery_detail {
+    /// The bucket refuses these credentials, or the object store cannot be reached.
+    pub const BUCKET_POLICY_ERROR: &str = "bucketPolicyError";
+    /// The bucket does not exist (and the tracker does not create it).
+    pub const NO_BUCKET: &str = "noBucket";
+    /// Trace file encryption is on but no master key for the tracker's `kms_id` is configured (cts's own).
+    pub const KMS_KEY_ERROR: &str = "kmsKeyError";
 }
 
 impl FromStr for TrackerStatus {
@@ -84,6 +96,9 @@ pub struct Tracker {
     pub tracker_type: TrackerType,
     pub tracker_name: String,
     pub status: TrackerStatus,
+    /// Only with status `error`: why (see [`delivery_detail`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agency_name: Option<String>,
     /// Management tracker only.
@@ -233,6 +248,7 @@ impl TrackerRequest {
         let management = tracker.tracker_type == TrackerType::System;
         if let Some(status) = &self.status {
             tracker.status = status.parse()?;
+            tracker.detail = None;
         }
         if let Some(agency_name) = &self.agency_name {
             if agency_name != CTS_AGENCY_NAME {

@@ -222,3 +222,38 @@ fn tags_are_added_replaced_and_removed() {
         Err(ResourceError::TrackerIdNotFound(_))
     ));
 }
+
+#[test]
+fn delivery_health_moves_enabled_trackers_to_error_and_back_but_never_touches_disabled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let resources = Resources::open(dir.path(), &[A]).unwrap();
+    let tracker = resources.create_tracker(A, &data_tracker("t1")).unwrap();
+    let status = |resources: &Resources| {
+        let tracker = resources.list_trackers(A, Some("t1"), None).unwrap().remove(0);
+        (tracker.status, tracker.detail)
+    };
+
+    assert!(resources.set_delivery_health(&tracker, Some("noBucket")).unwrap());
+    assert_eq!(status(&resources), (TrackerStatus::Error, Some("noBucket".into())));
+    assert!(!resources.set_delivery_health(&tracker, Some("noBucket")).unwrap(), "unchanged: no write");
+    let listed = serde_json::to_value(resources.list_trackers(A, Some("t1"), None).unwrap()).unwrap();
+    assert_eq!((listed[0]["status"].as_str(), listed[0]["detail"].as_str()), (Some("error"), Some("noBucket")));
+    // The error survives reopening, and delivery recovering sets it back.
+    let resources = Resources::open(dir.path(), &[A]).unwrap();
+    assert_eq!(status(&resources), (TrackerStatus::Error, Some("noBucket".into())));
+    assert!(resources.set_delivery_health(&tracker, None).unwrap());
+    assert_eq!(status(&resources), (TrackerStatus::Enabled, None));
+
+    // A user's status wins: disabling clears the detail, and delivery leaves a disabled tracker alone.
+    resources.set_delivery_health(&tracker, Some("bucketPolicyError")).unwrap();
+    let disable = request(json!({"tracker_type": "data", "tracker_name": "t1", "status": "disabled"}));
+    resources.update_tracker(A, &disable).unwrap();
+    assert_eq!(status(&resources), (TrackerStatus::Disabled, None));
+    assert!(!resources.set_delivery_health(&tracker, Some("noBucket")).unwrap());
+    assert!(!resources.set_delivery_health(&tracker, None).unwrap());
+    assert_eq!(status(&resources), (TrackerStatus::Disabled, None));
+    // Nobody may set error through the API.
+    let error = request(json!({"tracker_type": "data", "tracker_name": "t1", "status": "error"}));
+    assert!(matches!(resources.update_tracker(A, &error), Err(ResourceError::InvalidStatus(_))));
+    assert_eq!(resources.all_trackers().len(), 2);
+}

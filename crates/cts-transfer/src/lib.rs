@@ -1,0 +1,27 @@
+//! Trace transfer: trackers deliver their traces beyond cts, as trace files in an S3-compatible object store
+//! (the CTS layout of `LAYOUT.md`, exactly once per window) and as a stream to a SIEM.
+//!
+//! - [`layout`]: delivery windows and the deterministic object names.
+//! - [`trace_file`]: a window's traces cut into files (per service, split when large), gzip or plain JSON.
+//! - [`envelope`]: envelope encryption (AES-256-GCM data keys wrapped by master keys from a [`Keyring`]).
+//! - [`cursor`]: the durable per-tracker cursors.
+//! - [`stream`]: traces as RFC 5424 syslog messages over TCP and/or JSON lines over HTTP, for trackers with
+//!   `is_lts_enabled`.
+//! - [`Transfer`] (`engine`): the cycle that delivers, rewrites windows that gained late traces and sets each
+//!   tracker's status (`error` with `bucketPolicyError` / `noBucket` / `kmsKeyError` while it cannot deliver).
+//!
+//! No HTTP server types: `cts serve` starts the engine; trackers come from `cts-resources`, traces from
+//! `cts-store`, the object store from `cts-obs`.
+
+pub mod cursor;
+mod engine;
+pub mod envelope;
+mod error;
+pub mod layout;
+pub mod stream;
+pub mod trace_file;
+
+pub use engine::{CycleReport, Transfer, TransferConfig};
+pub use envelope::{EnvelopeError, Keyring};
+pub use error::TransferError;
+pub use stream::{StreamConfig, TraceStream};

@@ -1,0 +1,283 @@
+//! Delivery against a real S3-compatible store: Garage, started by `scripts/test.sh` (through
+//! `scripts/garage.sh`), which exports its endpoint and a key allowed to create buckets as `CTS_OBS_*`.
+//!
+//! The engine is driven cycle by cycle with explicit times (windows of 10 s over traces of the last hour), and
+//! reaches Garage through a loopback proxy the tests cut to make the store unreachable.
+
+mod common;
+
+use common::{Fixture, REGION, WINDOW_MS};
+use cts_model::Trace;
+use cts_obs::{Obs, ObsConfig};
+use cts_resources::TrackerStatus;
+use cts_transfer::layout::Window;
+use cts_transfer::trace_file::read_traces;
+use cts_transfer::Keyring;
+use futures_util::StreamExt;
+use object_store::ObjectStore;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+fn garage() -> ObsConfig {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run ./scripts/test.sh, which starts Garage"))
+    };
+    ObsConfig {
+        endpoint: var("CTS_OBS_ENDPOINT"),
+        region: var("CTS_OBS_REGION"),
+        access_key: var("CTS_OBS_ACCESS_KEY"),
+        secret_key: var("CTS_OBS_SECRET_KEY"),
+        path_style: true,
+    }
+}
+
+fn unique_bucket(purpose: &str) -> String {
+    format!("cts-{purpose}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A TCP forwarder to Garage that can be cut (the port refuses connections, open ones drop) and restored.
+struct Proxy {
+    address: SocketAddr,
+    upstream: SocketAddr,
+    tasks: Option<JoinSet<()>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut proxy = Proxy { address, upstream, tasks: None };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let upstream = self.upstream;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                connections.spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    /// Dropping the tasks closes the listener and every forwarded connection.
+    fn cut(&mut self) {
+        self.tasks = None;
+    }
+
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        self.serve(listener);
+    }
+
+    fn obs(&self) -> Arc<Obs> {
+        Arc::new(Obs::new(ObsConfig { endpoint: format!("http://{}", self.address), ..garage() }).unwrap())
+    }
+}
+
+/// Every object of the bucket with its bytes.
+async fn objects(obs: &Obs, bucket: &str) -> BTreeMap<String, Vec<u8>> {
+    let store = obs.bucket(bucket).unwrap();
+    let mut listed = store.list(None);
+    let mut objects = BTreeMap::new();
+    while let Some(meta) = listed.next().await {
+        let path = meta.unwrap().location;
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        objects.insert(path.to_string(), bytes.to_vec());
+    }
+    objects
+}
+
+/// Checks that the delivered files hold exactly `expected`, each trace once, each in the file its service and
+/// window name: directory `.../{tracker}/{service}/`, file time the window's start.
+fn assert_exactly_once(files: &BTreeMap<String, Vec<u8>>, expected: &[Trace], keyring: Option<&Keyring>) {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (path, body) in files {
+        let body = match keyring {
+            Some(keyring) => keyring.open(body).unwrap_or_else(|e| panic!("{path}: {e}")),
+            None => body.clone(),
+        };
+        for trace in read_traces(&body).unwrap() {
+            let window = Window::containing(trace.time, WINDOW_MS);
+            let start = chrono::DateTime::from_timestamp_millis(window.start_ms).unwrap();
+            let directory =
+                format!("CloudTraces/{REGION}/{}/system/{}/", start.format("%Y/%-m/%-d"), trace.service_type);
+            let file = format!("audit_CloudTrace_{REGION}_{}Z_", start.format("%Y-%m-%dT%H-%M-%S"));
+            assert!(
+                path.starts_with(&(directory.clone() + &file)),
+                "{} in {path}, expected {directory}{file}…",
+                trace.trace_id
+            );
+            if let Some(other) = seen.insert(trace.trace_id.clone(), path.clone()) {
+                panic!("trace {} delivered twice: {other} and {path}", trace.trace_id);
+            }
+        }
+    }
+    let mut expected_ids: Vec<_> = expected.iter().map(|t| t.trace_id.clone()).collect();
+    expected_ids.sort();
+    assert_eq!(seen.into_keys().collect::<Vec<_>>(), expected_ids, "delivered traces");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late_traces() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("transfer");
+    fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true, "compress_type": "gzip"}
+    }));
+    let mut proxy = Proxy::start(&garage().endpoint).await;
+    let obs = proxy.obs();
+    let mut expected = fixture.append(0, 20).await;
+
+    // First cycle: the tracker starts at the window of its first cycle: window 0.
+    let transfer = fixture.transfer(obs.clone(), Keyring::default());
+    let first = transfer.run_cycle(fixture.at(0)).await.unwrap();
+    assert_eq!(first.windows_delivered, 0, "window 0 has not closed yet");
+    let report = transfer.run_cycle(fixture.at(2)).await.unwrap();
+    assert_eq!((report.windows_delivered, report.trackers_failed), (2, 0));
+    assert!(objects(&obs, &bucket).await.len() >= 4, "two windows, two services");
+
+    // The store goes away: the tracker shows error, and nothing moves.
+    proxy.cut();
+    expected.extend(fixture.append(2 * WINDOW_MS + 500, 25).await);
+    let report = transfer.run_cycle(fixture.at(4)).await.unwrap();
+    assert_eq!((report.trackers_failed, report.windows_delivered), (1, 0));
+    let tracker = fixture.system_tracker();
+    assert_eq!((tracker.status, tracker.detail.as_deref()), (TrackerStatus::Error, Some("bucketPolicyError")));
+
+    // It comes back; a cycle is cut short at a random point (cts crashes mid-cycle) ...
+    proxy.restore().await;
+    let cursors = cts_transfer::cursor::CursorStore::path(fixture.dir.path());
+    let before = std::fs::read(&cursors).unwrap();
+    let transfer = Arc::new(transfer);
+    let cut_short = tokio::spawn({
+        let transfer = transfer.clone();
+        let when = fixture.at(6);
+        async move { transfer.run_cycle(when).await }
+    });
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    cut_short.abort();
+    let _ = cut_short.await;
+    // ... or right after writing every object but before its cursor moved.
+    drop(transfer);
+    let crashed = fixture.transfer(obs.clone(), Keyring::default());
+    crashed.run_cycle(fixture.at(6)).await.unwrap();
+    std::fs::write(&cursors, before).unwrap();
+
+    // A late trace lands in an already delivered window.
+    expected.extend(fixture.append(WINDOW_MS + 7_777, 1).await);
+
+    // The restarted cts delivers the backlog and the late trace, and the tracker recovers.
+    let restarted = fixture.transfer(obs.clone(), Keyring::default());
+    let report = restarted.run_cycle(fixture.at(7)).await.unwrap();
+    assert!(report.windows_delivered >= 5 && report.windows_rewritten == 1, "{report:?}");
+    let tracker = fixture.system_tracker();
+    assert_eq!((tracker.status, tracker.detail), (TrackerStatus::Enabled, None));
+    let again = restarted.run_cycle(fixture.at(7)).await.unwrap();
+    assert_eq!((again.windows_delivered, again.windows_rewritten, again.files_written), (0, 0, 0), "nothing twice");
+
+    let files = objects(&obs, &bucket).await;
+    assert_exactly_once(&files, &expected, None);
+    assert!(files.keys().any(|path| path.contains("/marketplace/")) && files.keys().any(|p| p.contains("/CTS/")));
+    // Parts of one service's window share the name up to the 16 hex digits.
+    let windows: std::collections::BTreeSet<_> =
+        files.keys().map(|path| &path[..path.len() - "0123456789abcdef.json.gz".len()]).collect();
+    assert!(files.len() > windows.len(), "windows over 1,500 JSON bytes are split: {} files", files.len());
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_no_bucket_until_it_exists() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("missing");
+    fixture.configure(serde_json::json!({"obs_info": {"bucket_name": bucket, "file_prefix_name": "audit"}}));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    let transfer = fixture.transfer(obs.clone(), Keyring::default());
+
+    // The tracker's first cycle fixes where it starts (window 0), even though it cannot deliver yet.
+    assert_eq!(transfer.run_cycle(fixture.at(0)).await.unwrap().trackers_failed, 1);
+    let tracker = fixture.system_tracker();
+    assert_eq!((tracker.status, tracker.detail.as_deref()), (TrackerStatus::Error, Some("noBucket")));
+    let expected = fixture.append(500, 12).await;
+    assert_eq!(transfer.run_cycle(fixture.at(3)).await.unwrap().trackers_failed, 1);
+    assert_eq!(fixture.system_tracker().detail.as_deref(), Some("noBucket"));
+
+    obs.create_bucket(&bucket, None).await.unwrap();
+    let report = transfer.run_cycle(fixture.at(3)).await.unwrap();
+    assert_eq!((report.trackers_failed, report.windows_delivered), (0, 3));
+    assert_eq!(fixture.system_tracker().status, TrackerStatus::Enabled);
+    assert_exactly_once(&objects(&obs, &bucket).await, &expected, None);
+}
+
+#[tokio::test]
+async fn encrypted_files_decrypt_with_the_key_and_not_without() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("sealed");
+    let tracker = fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true, "compress_type": "json"},
+        "is_support_trace_files_encryption": true, "kms_id": "audit-key",
+    }));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+
+    // Without the key in the keyring the tracker cannot deliver.
+    let keyless = fixture.transfer(obs.clone(), Keyring::default());
+    keyless.run_cycle(fixture.at(0)).await.unwrap();
+    assert_eq!(fixture.system_tracker().detail.as_deref(), Some("kmsKeyError"));
+
+    let keyring = Keyring::from_keys([("audit-key".to_owned(), [42; 32])]);
+    let transfer = fixture.transfer(obs.clone(), keyring.clone());
+    let expected = fixture.append(0, 6).await;
+    transfer.run_cycle(fixture.at(2)).await.unwrap();
+    assert_eq!(fixture.system_tracker().status, TrackerStatus::Enabled);
+    let files = objects(&obs, &bucket).await;
+    assert!(!files.is_empty() && files.keys().all(|path| path.ends_with(".json.enc")), "{files:?}");
+    for body in files.values() {
+        assert!(cts_transfer::envelope::is_sealed(body));
+        assert!(!String::from_utf8_lossy(body).contains(&tracker.project_id), "no plain text in the bucket");
+        let wrong = Keyring::from_keys([("audit-key".to_owned(), [41; 32])]);
+        assert!(wrong.open(body).is_err());
+        assert!(Keyring::default().open(body).is_err());
+    }
+    assert_exactly_once(&files, &expected, Some(&keyring));
+}
+
+#[tokio::test]
+async fn files_older_than_the_bucket_lifecycle_are_deleted() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("lifecycle");
+    fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true, "bucket_lifecycle": 30}
+    }));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    obs.create_bucket(&bucket, None).await.unwrap();
+    let store = obs.bucket(&bucket).unwrap();
+    let now = chrono::DateTime::from_timestamp_millis(fixture.at(0)).unwrap();
+    let day = |days_ago: u64| (now.date_naive() - chrono::Days::new(days_ago)).format("%Y/%-m/%-d").to_string();
+    let paths = [
+        format!("CloudTraces/{REGION}/{}/system/CTS/expired.json.gz", day(31)),
+        format!("CloudTraces/{REGION}/{}/system/CTS/kept.json.gz", day(30)),
+        format!("CloudTraces/{REGION}/{}/other-tracker/CTS/not-ours.json.gz", day(90)),
+        "notes/readme.txt".to_owned(),
+    ];
+    for path in &paths {
+        store.put(&path.as_str().into(), b"x".to_vec().into()).await.unwrap();
+    }
+    let report = fixture.transfer(obs.clone(), Keyring::default()).run_cycle(fixture.at(0)).await.unwrap();
+    assert_eq!(report.files_expired, 1);
+    let left: Vec<_> = objects(&obs, &bucket).await.into_keys().collect();
+    let mut expected = paths[1..].to_vec();
+    expected.sort();
+    assert_eq!(left, expected);
+}
