@@ -421,19 +421,9 @@ fn recorded_document(prefix: &[u8], total: usize, limit: usize, redactor: &Redac
 /// closed; `None` when there is no such cut (a truncated scalar).
 pub fn close_json_prefix(text: &[u8]) -> Option<Vec<u8>> {
     let mut cut = None;
-    let (mut in_string, mut escaped, mut depth) = (false, false, 0usize);
-    for (i, &byte) in text.iter().enumerate() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut depth = 0usize;
+    for (i, byte) in outside_strings(text) {
         match byte {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
                 cut = Some(i + 1);
@@ -448,20 +438,8 @@ pub fn close_json_prefix(text: &[u8]) -> Option<Vec<u8>> {
     }
     let cut = cut?;
     let mut open = Vec::new();
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in &text[..cut] {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    for (_, byte) in outside_strings(&text[..cut]) {
         match byte {
-            b'"' => in_string = true,
             b'{' => open.push(b'}'),
             b'[' => open.push(b']'),
             b'}' | b']' => {
@@ -473,6 +451,24 @@ pub fn close_json_prefix(text: &[u8]) -> Option<Vec<u8>> {
     let mut closed = text[..cut].to_vec();
     closed.extend(open.iter().rev());
     Some(closed)
+}
+
+/// The bytes of a JSON text that lie outside string literals, with their positions.
+fn outside_strings(text: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    text.iter().enumerate().filter_map(move |(i, &byte)| {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            return None;
+        }
+        in_string = byte == b'"';
+        (!in_string).then_some((i, byte))
+    })
 }
 
 #[cfg(test)]
