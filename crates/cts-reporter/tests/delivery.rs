@@ -193,7 +193,7 @@ async fn a_failing_spool_write_does_not_fail_submit() {
 
 /// On one thread the delivery task cannot drain the queue during a burst: each burst overflows the queue of 200
 /// by exactly 50, which the overflow buffer (200 too, four bursts' worth) holds while the spool writer, on
-/// tokio's blocking threads, catches up.
+/// tokio's blocking threads, catches up before the next burst.
 #[tokio::test]
 async fn bursts_beyond_the_queue_overflow_to_the_spool_and_arrive_once() {
     const BURSTS: usize = 10;
@@ -205,7 +205,12 @@ async fn bursts_beyond_the_queue_overflow_to_the_spool_and_arrive_once() {
         for n in burst * BURST..(burst + 1) * BURST {
             reporter.submit(trace(n));
         }
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Let the spool writer catch up with this burst's overflow before the next one (a slow disk must not turn
+        // the test into a flood, which is dropped by design).
+        let deadline = std::time::Instant::now() + SETTLE;
+        while reporter.stats().spooled < ((burst + 1) * 50) as u64 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     reporter.flush(SETTLE).await.unwrap();
 
