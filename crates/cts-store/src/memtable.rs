@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 /// When the smallest posting list holds more than 1/`SCAN_RATIO` of the memtable, walking the
 /// time order and checking each trace beats collecting and sorting the postings.
 const SCAN_RATIO: usize = 8;
+/// A new memtable reserves room for its traces up to this many (larger ones grow as they fill).
+const MAX_RESERVED_ROWS: usize = 1 << 17;
 
 /// The traces of one WAL generation, indexed by every filter field and by sort key.
 #[derive(Debug)]
@@ -132,12 +134,15 @@ impl Memtable {
         self.order.values().copied().collect()
     }
 
-    /// Reserves room for `additional` more traces (a memtable grows to a known size: reserving
-    /// once saves copying the traces at every doubling).
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.traces.reserve(additional);
-        self.records.reserve(additional);
-        self.keys.reserve(additional);
+    /// A memtable that will take up to `max_traces` (up to [`MAX_RESERVED_ROWS`] reserved up front:
+    /// a memtable grows to a known size, and reserving once saves copying the traces at every doubling).
+    pub(crate) fn with_room(generation: u64, max_traces: usize) -> Memtable {
+        let mut memtable = Memtable::new(generation);
+        let rows = max_traces.min(MAX_RESERVED_ROWS);
+        memtable.traces.reserve_exact(rows);
+        memtable.records.reserve_exact(rows);
+        memtable.keys.reserve_exact(rows);
+        memtable
     }
 
     /// Appends up to `plan.limit` newest matching candidates.

@@ -214,7 +214,7 @@ impl Store {
                 let last = sealing.pop().expect("checked");
                 Arc::try_unwrap(last).expect("just created")
             }
-            _ => Memtable::new(newest_generation.map_or(1, |g| g + 1)),
+            _ => Memtable::with_room(newest_generation.map_or(1, |g| g + 1), config.memtable_max_traces),
         };
         let wal_file = wal_path(&layout.wal_dir, memtable.generation);
         let sink = sink_factory(&wal_file).map_err(|e| StoreError::io(&wal_file, e))?;

@@ -18,8 +18,6 @@ use tokio::sync::oneshot;
 
 /// At most this many commands are committed with one fsync.
 const MAX_GROUP: usize = 256;
-/// A new memtable reserves room for its traces up to this many (larger ones grow as they fill).
-const MAX_RESERVED_ROWS: usize = 1 << 17;
 
 pub(crate) enum Command {
     Append {
@@ -109,6 +107,16 @@ impl Writer {
                 is_new.push(flags);
             }
         }
+        // A group that would overflow the memtable starts the next one instead: the memtable's rows
+        // stay within the room reserved for them (growing a full one would copy every trace).
+        let new_count: usize = is_new.iter().map(|flags| flags.iter().filter(|&&new| new).count()).sum();
+        let len = self.shared.state.read().memtable.len();
+        if len > 0 && len + new_count > self.shared.config.memtable_max_traces {
+            if let Err(error) = self.rotate() {
+                self.fail_group(appends, error, "WAL rotation failed; refusing further writes");
+                return;
+            }
+        }
         // The WAL bytes of the group; the memtable then keeps them as the new traces' binary records.
         let mut buffer = Vec::with_capacity(new_bytes);
         let mut record_ranges = Vec::new();
@@ -128,11 +136,7 @@ impl Writer {
         // The log's entries are durable before anything is queryable or acknowledged.
         let logged = written.and_then(|()| self.append_to_log(&appends, &is_new));
         if let Err(error) = logged {
-            tracing::error!(%error, "WAL or append-log write failed; refusing further writes");
-            self.poison(&error);
-            for append in appends {
-                let _ = append.done.send(Err(error.clone_for_waiter()));
-            }
+            self.fail_group(appends, error, "WAL or append-log write failed; refusing further writes");
             return;
         }
         let published =
@@ -175,6 +179,15 @@ impl Writer {
         }
     }
 
+    /// Poisons the store with `error` and answers every append of the group with it.
+    fn fail_group(&self, appends: Vec<PendingAppend>, error: StoreError, message: &str) {
+        tracing::error!(%error, "{message}");
+        self.poison(&error);
+        for append in appends {
+            let _ = append.done.send(Err(error.clone_for_waiter()));
+        }
+    }
+
     /// Appends the new traces of the group, in WAL order, to the store's append log (if any).
     fn append_to_log(&self, appends: &[PendingAppend], is_new: &[Vec<bool>]) -> Result<(), StoreError> {
         let Some(log) = &self.shared.log else { return Ok(()) };
@@ -206,8 +219,7 @@ impl Writer {
         self.generation = generation;
         let sealed = {
             let mut state = self.shared.state.write();
-            let mut next = Memtable::new(generation);
-            next.reserve(self.shared.config.memtable_max_traces.min(MAX_RESERVED_ROWS));
+            let next = Memtable::with_room(generation, self.shared.config.memtable_max_traces);
             let full = std::mem::replace(&mut state.memtable, next);
             let full = Arc::new(full);
             state.sealing.push(full.clone());
