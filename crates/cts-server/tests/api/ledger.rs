@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// The harness with its store reopened behind a ledger.
-fn ledger_harness() -> (Harness, Arc<Ledger>) {
+pub fn ledger_harness() -> (Harness, Arc<Ledger>) {
     let Harness { state, dir } = harness();
     let AppState { store, iam, resources, .. } = state;
     drop(store);
