@@ -1,9 +1,11 @@
-//! Kills `cts serve` with SIGKILL while clients ingest, restarts it, and
-//! checks that every acknowledged trace is there exactly once.
+//! The kill -9 loop: kills `cts serve` with SIGKILL while clients ingest, 20 times at varied
+//! moments (some right after start, while it still seals what the last kill left in the WAL), and
+//! restarts it each time; then checks that every acknowledged trace is there exactly once and
+//! that `cts verify` finds the data directory and its ledger intact.
 
 mod common;
 
-use common::{Server, ACCESS_KEY};
+use common::{cts, Server, ACCESS_KEY};
 use cts_client::Client;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -12,7 +14,9 @@ use std::time::Duration;
 
 const CLIENTS: usize = 4;
 const BATCH: usize = 50;
-const KILLS: usize = 3;
+const KILLS: usize = 20;
+/// How long each round ingests before the kill (ms), cycled: early, mid and late kills.
+const ROUND_MS: [u64; 5] = [40, 350, 120, 700, 220];
 
 fn batch() -> Vec<Value> {
     (0..BATCH)
@@ -71,7 +75,7 @@ async fn all_trace_ids(client: &Client) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_ingest_loses_no_acknowledged_trace() {
+async fn twenty_sigkills_during_ingest_lose_no_acknowledged_trace_and_duplicate_none() {
     let data_dir = tempfile::tempdir().unwrap();
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let mut unanswered: Vec<Option<Vec<Value>>> = vec![None; CLIENTS];
@@ -81,7 +85,7 @@ async fn sigkill_during_ingest_loses_no_acknowledged_trace() {
             .drain(..)
             .map(|retry| tokio::spawn(ingest_until_killed(server.client(), acknowledged.clone(), retry)))
             .collect();
-        tokio::time::sleep(Duration::from_millis(700 + 300 * round as u64)).await;
+        tokio::time::sleep(Duration::from_millis(ROUND_MS[round % ROUND_MS.len()])).await;
         server.kill();
         for client in clients {
             unanswered.push(Some(client.await.unwrap()));
@@ -108,4 +112,6 @@ async fn sigkill_during_ingest_loses_no_acknowledged_trace() {
         lost.first()
     );
     server.kill();
+    let verified = cts().arg("verify").arg("--data-dir").arg(data_dir.path()).output().unwrap();
+    assert!(verified.status.success(), "cts verify after the kills: {}", String::from_utf8_lossy(&verified.stdout));
 }
