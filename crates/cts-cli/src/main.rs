@@ -58,12 +58,17 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CTS_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // `CTS_LOG_FORMAT=json`: one JSON object per event, fields and spans included, for log shippers.
+    match std::env::var("CTS_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().with_current_span(true).init(),
+        Ok("text") | Err(_) => logs.init(),
+        Ok(other) => anyhow::bail!("CTS_LOG_FORMAT must be json or text, not {other:?}"),
+    }
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
         Command::Import { settings, project_id, files } => {

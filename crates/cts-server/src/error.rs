@@ -13,6 +13,9 @@ use cts_resources::ResourceError;
 use cts_store::StoreError;
 use serde::Serialize;
 
+/// `Retry-After` of a write refused for want of disk space.
+const OUT_OF_SPACE_RETRY_SECONDS: u32 = 30;
+
 /// Why a request failed. `Display` is for logs; clients get [`ApiError::client_message`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -46,6 +49,9 @@ pub enum ApiError {
     Notify(#[from] cts_notify::NotifyError),
     #[error("key event notification delivery is not running")]
     NotifyUnavailable,
+    /// The store refuses writes (the reason is logged, not told).
+    #[error("not ready: {0}")]
+    NotReady(String),
     #[error("the request's task failed: {0}")]
     TaskFailed(#[source] tokio::task::JoinError),
 }
@@ -71,6 +77,8 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidBody),
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::InvalidBody),
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, ErrorCode::QueryFailed),
+            ApiError::WriteFailed(StoreError::OutOfSpace { .. } | StoreError::Poisoned { .. })
+            | ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
             ApiError::TaskFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
@@ -127,6 +135,12 @@ impl ApiError {
             ApiError::BodyTooLarge { limit } => format!("the request body is larger than {limit} bytes"),
             ApiError::UnsupportedMediaType => "the request body must be application/json".to_owned(),
             ApiError::InvalidParameter { name, reason } => format!("invalid parameter {name}: {reason}"),
+            ApiError::WriteFailed(StoreError::OutOfSpace { .. }) => {
+                "cts is out of disk space: nothing of this request was stored; retry once space is freed".to_owned()
+            }
+            ApiError::WriteFailed(StoreError::Poisoned { .. }) | ApiError::NotReady(_) => {
+                "cts refuses writes after a failed disk write or fsync; an operator must restart it".to_owned()
+            }
             ApiError::WriteFailed(_) => "the traces could not be stored; nothing was acknowledged".to_owned(),
             ApiError::ReadFailed(_) => "the traces could not be read".to_owned(),
             ApiError::TaskFailed(_) => "the request failed inside cts".to_owned(),
@@ -158,7 +172,12 @@ impl IntoResponse for ApiError {
             }
             _ => tracing::debug!(reason = %self, error_code = code.as_str(), "request refused"),
         }
-        (status, Json(ErrorBody { error_code: code.as_str(), error_msg: self.client_message() })).into_response()
+        let mut response =
+            (status, Json(ErrorBody { error_code: code.as_str(), error_msg: self.client_message() })).into_response();
+        if matches!(self, ApiError::WriteFailed(StoreError::OutOfSpace { .. })) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, OUT_OF_SPACE_RETRY_SECONDS.into());
+        }
+        response
     }
 }
 

@@ -202,9 +202,12 @@ pub(crate) async fn ingest(
         batch = require_data_trackers(batch, &state.resources.data_trackers(&principal.project_id));
     }
     let ValidatedBatch { valid, rejected } = batch;
+    metrics::counter!("cts_ingest_rejected_traces_total").increment(rejected.len() as u64);
     let accepted = valid.iter().map(|trace| AcceptedTrace { trace_id: trace.trace_id.clone() }).collect();
     if !valid.is_empty() {
         let outcome = state.store.append(valid).await.map_err(ApiError::WriteFailed)?;
+        metrics::counter!("cts_ingest_stored_traces_total").increment(outcome.stored as u64);
+        metrics::counter!("cts_ingest_duplicate_traces_total").increment(outcome.duplicates as u64);
         tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, "traces appended");
     }
     Ok(Json(IngestResponse { accepted, rejected }))

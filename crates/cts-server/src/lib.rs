@@ -37,6 +37,7 @@ mod extract;
 mod ingest;
 mod ledger;
 mod list_traces;
+mod metrics;
 mod notifications;
 mod openapi;
 mod operations;
@@ -59,7 +60,7 @@ pub use topics::NotifyState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::routing::{delete, get, post};
-use axum::{middleware, Json, Router};
+use axum::{middleware, Router};
 use cts_iam::Iam;
 use cts_resources::Resources;
 use cts_store::{Store, StoreError};
@@ -106,6 +107,8 @@ impl AppState {
 
 /// The whole API as a router (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn app(state: AppState) -> Router {
+    // Recording starts with the first router, so nothing before the first scrape is lost.
+    metrics::recorder();
     let v3 = Router::new()
         .route("/v3/{project_id}/traces", get(list_traces::list_traces).post(ingest::ingest))
         .route("/v3/{project_id}/tracker", post(trackers::create_tracker).put(trackers::update_tracker))
@@ -143,7 +146,9 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), self_audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
-        .route("/health", get(health))
+        .route("/health", get(metrics::health))
+        .route("/ready", get(metrics::ready))
+        .route("/metrics", get(metrics::render))
         .route("/", get(versions::list_versions))
         .route("/v3", get(versions::show_v3))
         .route("/openapi.json", get(openapi::openapi))
@@ -151,6 +156,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
@@ -179,10 +185,6 @@ pub async fn serve(
         .await?;
     tokio::task::spawn_blocking(move || store.flush()).await.map_err(std::io::Error::other)??;
     Ok(())
-}
-
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// The span of one request: method, path, request id; the access key is

@@ -60,6 +60,10 @@ pub(crate) const OPERATIONS: &[ApiOperation] = &[
     op("get", "/", "ListApiVersions", "The API versions").unsigned().answers(200, Some("Versions")),
     op("get", "/v3", "ShowApiVersion", "The v3 API version").unsigned().answers(200, Some("OneVersion")),
     op("get", "/health", "Health", "Liveness").unsigned().answers(200, Some("Object")),
+    op("get", "/ready", "Ready", "Readiness: 200 while the store takes writes, else 503")
+        .unsigned()
+        .answers(200, Some("Object")),
+    op("get", "/metrics", "Metrics", "Prometheus text exposition").unsigned().answers(200, None),
     op("get", "/openapi.json", "OpenApi", "This document").unsigned().answers(200, Some("Object")),
     op("get", "/v3/{project_id}/traces", "ListTraces", "Query traces")
         .query(&[

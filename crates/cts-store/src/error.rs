@@ -28,6 +28,10 @@ pub enum StoreError {
     /// The store's writer thread has stopped.
     #[error("the store is closed")]
     Closed,
+    /// The disk is full: the group's WAL write was cut back and nothing of it was acknowledged. The
+    /// store takes writes again as soon as there is room.
+    #[error("out of disk space writing {path}; nothing was stored")]
+    OutOfSpace { path: PathBuf },
     /// A WAL write or fsync failed earlier; the store refuses further writes rather than
     /// pretending they are durable. Reopen the store to recover.
     #[error("the store refuses writes after a failed WAL write: {reason}")]

@@ -65,6 +65,10 @@ pub struct StoreStats {
     pub memtable_traces: usize,
     /// Segments (Parquet files and sidecars) plus WAL files.
     pub bytes_on_disk: u64,
+    /// Segments' Parquet files and sidecars.
+    pub segment_bytes: u64,
+    /// WAL files.
+    pub wal_bytes: u64,
 }
 
 /// The directories of a store.
@@ -434,7 +438,14 @@ impl Store {
             segments,
             memtable_traces,
             bytes_on_disk: segment_bytes + wal_bytes,
+            segment_bytes,
+            wal_bytes,
         }
+    }
+
+    /// Why the store refuses writes (a failed fsync or write poisoned it), or `None` while it takes them.
+    pub fn refusal(&self) -> Option<String> {
+        self.shared().poisoned.lock().clone()
     }
 }
 

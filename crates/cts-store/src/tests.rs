@@ -4,8 +4,9 @@ use crate::wal::{SinkFactory, WalSink};
 use crate::*;
 use cts_model::{Attributes, BaseUser, SessionContext, Trace, TraceRating, TraceType, UserInfo, UserType};
 use std::io;
+use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
 /// The time the generated traces are spread behind (well inside the default retention).
@@ -386,7 +387,15 @@ struct FailingSync {
 }
 
 impl WalSink for FailingSync {
+    fn len(&mut self) -> io::Result<u64> {
+        Ok(0)
+    }
+
     fn append(&mut self, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn truncate(&mut self, _len: u64) -> io::Result<()> {
         Ok(())
     }
 
@@ -413,6 +422,69 @@ fn a_failed_fsync_fails_the_append_and_poisons_later_writes() {
     assert!(matches!(store.append_blocking(vec![make_trace(3)]), Err(StoreError::Poisoned { .. })));
     assert!(matches!(store.flush(), Err(StoreError::Poisoned { .. })));
     assert_eq!(all_traces(&store), vec![make_trace(1)]);
+}
+
+/// A WAL file on a disk with `room` bytes left: an append that does not fit writes what fits, then
+/// fails with ENOSPC, as a real file system does.
+struct FullDisk {
+    file: std::fs::File,
+    room: Arc<AtomicU64>,
+}
+
+impl WalSink for FullDisk {
+    fn len(&mut self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let room = self.room.load(Ordering::SeqCst);
+        let fits = bytes.len().min(room as usize);
+        self.file.write_all(&bytes[..fits])?;
+        self.room.fetch_sub(fits as u64, Ordering::SeqCst);
+        if fits < bytes.len() {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let freed = self.len()?.saturating_sub(len);
+        self.file.set_len(len)?;
+        self.room.fetch_add(freed, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_the_group_without_poisoning_and_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = Arc::new(AtomicU64::new(u64::MAX / 2));
+    let factory: Arc<SinkFactory> = {
+        let room = room.clone();
+        Arc::new(move |path: &Path| {
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            Ok(Box::new(FullDisk { file, room: room.clone() }) as Box<dyn WalSink>)
+        })
+    };
+    let traces: Vec<Trace> = (0..4).map(make_trace).collect();
+    let store = Store::open_with_sink(config(dir.path(), 1000), factory, None).unwrap();
+    store.append_blocking(vec![traces[0].clone()]).unwrap();
+    room.store(100, Ordering::SeqCst);
+    for _ in 0..2 {
+        let refused = store.append_blocking(traces[1..3].to_vec());
+        assert!(matches!(refused, Err(StoreError::OutOfSpace { .. })), "{refused:?}");
+    }
+    assert_eq!(room.load(Ordering::SeqCst), 100, "the partial writes were cut back");
+    assert_eq!(all_traces(&store), vec![traces[0].clone()]);
+    room.store(u64::MAX / 2, Ordering::SeqCst);
+    assert_eq!(store.append_blocking(traces[1..].to_vec()).unwrap().stored, 3);
+    drop(store);
+    let store = Store::open(config(dir.path(), 1000)).unwrap();
+    assert_eq!(all_traces(&store), sorted(traces));
 }
 
 /// Which files of generation 1 a crash left behind, and which traces must then be stored.

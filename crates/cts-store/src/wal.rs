@@ -29,12 +29,20 @@ const JSON_PAYLOAD: u8 = b'{';
 /// Where the writer thread puts WAL bytes. The file implementation is the only one outside tests;
 /// tests substitute failing sinks to check that a failed write or fsync fails the append.
 pub(crate) trait WalSink: Send {
+    /// The sink's length in bytes (where the next append lands).
+    fn len(&mut self) -> io::Result<u64>;
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable.
     fn sync(&mut self) -> io::Result<()>;
+    /// Cuts the sink back to `len` bytes: what a failed append may have written goes.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
 }
 
 impl WalSink for File {
+    fn len(&mut self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.write_all(bytes)
     }
@@ -42,6 +50,17 @@ impl WalSink for File {
     fn sync(&mut self) -> io::Result<()> {
         self.sync_data()
     }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        // Opened for appending: the next write lands at the new end.
+        self.set_len(len)
+    }
+}
+
+/// Whether a write failed for want of space (`ENOSPC`, or `EDQUOT` for a quota).
+pub(crate) fn is_out_of_space(error: &io::Error) -> bool {
+    const EDQUOT: i32 = 122;
+    error.kind() == io::ErrorKind::StorageFull || error.raw_os_error() == Some(EDQUOT)
 }
 
 /// Opens the WAL file of a generation for appending (creating it if needed).

@@ -8,7 +8,7 @@ use crate::memtable::{Memtable, RecordRef};
 use crate::segment::{segment_path, write_segment, Segment};
 use crate::store::{sync_dir, temporary_path, AppendOutcome, Location, Shared};
 use crate::stored::{stored_path, write_stored};
-use crate::wal::{wal_path, EncodedBatch, SinkFactory, WalSink, RECORD_START};
+use crate::wal::{is_out_of_space, wal_path, EncodedBatch, SinkFactory, WalSink, RECORD_START};
 use cts_model::Trace;
 use std::collections::HashSet;
 use std::fs;
@@ -127,12 +127,15 @@ impl Writer {
                 record_ranges.push(start + RECORD_START..buffer.len());
             }
         }
-        let path = wal_path(&self.shared.layout.wal_dir, self.generation);
-        let written = if buffer.is_empty() {
-            Ok(())
-        } else {
-            self.sink.append(&buffer).and_then(|()| self.sink.sync()).map_err(|e| StoreError::io(&path, e))
-        };
+        let written = if buffer.is_empty() { Ok(()) } else { self.write_wal(&buffer) };
+        if let Err(error @ StoreError::OutOfSpace { .. }) = written {
+            metrics::counter!("cts_store_out_of_space_total").increment(1);
+            tracing::warn!(%error, "the disk is full: refusing this group, the WAL is cut back to its last commit");
+            for append in appends {
+                let _ = append.done.send(Err(error.clone_for_waiter()));
+            }
+            return;
+        }
         // The log's entries are durable before anything is queryable or acknowledged.
         let logged = written.and_then(|()| self.append_to_log(&appends, &is_new));
         if let Err(error) = logged {
@@ -177,6 +180,30 @@ impl Writer {
         for (done, outcome) in waiters.into_iter().zip(outcomes) {
             let _ = done.send(Ok(outcome));
         }
+    }
+
+    /// Appends the group's bytes to the WAL and fsyncs them. A write that finds the disk full is cut
+    /// back to the last commit ([`StoreError::OutOfSpace`]: the store takes writes again once there
+    /// is room); any other failure, and every failed fsync, is left for the caller to poison the store
+    /// with (after a failed fsync nothing says what reached the disk).
+    fn write_wal(&mut self, buffer: &[u8]) -> Result<(), StoreError> {
+        let path = wal_path(&self.shared.layout.wal_dir, self.generation);
+        let committed = self.sink.len().map_err(|e| StoreError::io(&path, e))?;
+        let started = std::time::Instant::now();
+        match self.sink.append(buffer) {
+            Err(error) if is_out_of_space(&error) => {
+                return match self.sink.truncate(committed) {
+                    Ok(()) => Err(StoreError::OutOfSpace { path }),
+                    Err(cut) => Err(StoreError::io(&path, cut)),
+                };
+            }
+            Err(error) => return Err(StoreError::io(&path, error)),
+            Ok(()) => {}
+        }
+        self.sink.sync().map_err(|e| StoreError::io(&path, e))?;
+        metrics::histogram!("cts_wal_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("cts_wal_bytes_total").increment(buffer.len() as u64);
+        Ok(())
     }
 
     /// Poisons the store with `error` and answers every append of the group with it.
@@ -239,6 +266,7 @@ impl StoreError {
                 StoreError::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
             }
             StoreError::Poisoned { reason } => StoreError::Poisoned { reason: reason.clone() },
+            StoreError::OutOfSpace { path } => StoreError::OutOfSpace { path: path.clone() },
             StoreError::AppendLog { reason } => StoreError::AppendLog { reason: reason.clone() },
             other => StoreError::Poisoned { reason: other.to_string() },
         }
@@ -284,24 +312,53 @@ pub(crate) fn run_writer(mut writer: Writer, commands: mpsc::Receiver<Command>) 
     }
 }
 
-/// The sealer thread: turns each full memtable into a segment, oldest first. When the store is
-/// closing it starts no new segment (the WAL still holds those traces).
+/// How long the sealer waits before it tries a failed seal again (a full disk, say).
+const SEAL_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The sealer thread: turns each full memtable into a segment, oldest first. A seal that fails (its
+/// partial files removed; the WAL still holds the traces) is tried again every [`SEAL_RETRY`], and
+/// newer memtables wait behind it. When the store is closing it starts no new segment (the WAL
+/// still holds those traces).
 pub(crate) fn run_sealer(shared: &Shared, commands: mpsc::Receiver<SealCommand>) {
     let mut failure: Option<StoreError> = None;
-    while let Ok(command) = commands.recv() {
-        match command {
-            SealCommand::Seal(memtable) => {
-                if shared.closing.load(Ordering::SeqCst) {
-                    continue;
+    let mut pending: std::collections::VecDeque<Arc<Memtable>> = std::collections::VecDeque::new();
+    loop {
+        while let Some(memtable) = pending.front() {
+            if shared.closing.load(Ordering::SeqCst) {
+                pending.clear();
+                break;
+            }
+            let started = std::time::Instant::now();
+            match seal(shared, memtable) {
+                Ok(()) => {
+                    metrics::histogram!("cts_seal_seconds").record(started.elapsed().as_secs_f64());
+                    pending.pop_front();
                 }
-                if let Err(error) = seal(shared, &memtable) {
-                    tracing::error!(%error, generation = memtable.generation, "sealing a memtable failed");
+                Err(error) => {
+                    metrics::counter!("cts_seal_failures_total").increment(1);
+                    tracing::error!(%error, generation = memtable.generation, "sealing a memtable failed; retrying");
                     failure.get_or_insert(error);
+                    break;
                 }
             }
-            SealCommand::Barrier(done) => {
-                let _ = done.send(failure.take().map_or(Ok(()), Err));
+        }
+        let command = if pending.is_empty() {
+            commands.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        } else {
+            commands.recv_timeout(SEAL_RETRY)
+        };
+        match command {
+            Ok(SealCommand::Seal(memtable)) => pending.push_back(memtable),
+            Ok(SealCommand::Barrier(done)) => {
+                // A seal still waiting for its retry keeps its failure for the barriers after this one.
+                let outcome = match &failure {
+                    Some(error) if !pending.is_empty() => Err(error.clone_for_waiter()),
+                    _ => failure.take().map_or(Ok(()), Err),
+                };
+                let _ = done.send(outcome);
             }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -325,8 +382,16 @@ fn seal(shared: &Shared, memtable: &Arc<Memtable>) -> Result<(), StoreError> {
         let parquet_written = write_segment(&parquet_temporary, &traces, generation);
         (stored_writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), parquet_written)
     });
-    stored_written?;
-    parquet_written?;
+    if let Err(error) = stored_written.and(parquet_written) {
+        for temporary in [&stored_temporary, &parquet_temporary] {
+            if let Err(removed) = fs::remove_file(temporary) {
+                if removed.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(error = %removed, path = %temporary.display(), "a partial segment file stays");
+                }
+            }
+        }
+        return Err(error);
+    }
     for (temporary, path) in [(&stored_temporary, &stored), (&parquet_temporary, &path)] {
         fs::rename(temporary, path).map_err(|e| StoreError::io(path, e))?;
     }

@@ -1,13 +1,15 @@
 //! The HTTP API end to end: in-process with `oneshot` (`routes`) and over TCP
 //! with `cts-client` (`client`); trackers, tags, quotas and operations (`trackers`); notifications,
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
-//! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`).
+//! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
+//! (`operations_endpoints`).
 
 mod client;
 mod common;
 mod hostile;
 mod ledger;
 mod notifications;
+mod operations_endpoints;
 mod roles;
 mod routes;
 mod self_audit;
