@@ -19,7 +19,7 @@ use crate::note::NoteSigner;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use cts_model::Trace;
-use cts_store::{AppendLog, LeafHash, LogEntry};
+use cts_store::{is_out_of_space, AppendLog, AppendRefusal, LeafHash, LogEntry};
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -261,8 +261,23 @@ impl Ledger {
                 None => by_project.push((entry.project_id, vec![leaf])),
             }
         }
-        for (project_id, leaves) in by_project {
-            self.project_or_create(project_id)?.append(&leaves)?;
+        // Every project's leaves are on disk before any become visible: should one project's write
+        // fail (a full disk, say), the others are withdrawn and the ledger is as it was.
+        let mut written = Vec::with_capacity(by_project.len());
+        for (project_id, leaves) in &by_project {
+            let outcome = self.project_or_create(project_id).and_then(|log| Ok((log.write(leaves)?, log)));
+            match outcome {
+                Ok((leaves_written, log)) => written.push((log, leaves, leaves_written)),
+                Err(error) => {
+                    for (log, _, _) in written {
+                        log.withdraw()?;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        for (log, leaves, leaves_written) in written {
+            log.publish(leaves, leaves_written);
         }
         Ok(())
     }
@@ -468,8 +483,11 @@ impl AppendLog for Ledger {
         trace_leaf_hash(trace)
     }
 
-    fn append(&self, entries: &[LogEntry<'_>]) -> Result<(), String> {
-        self.append_entries(entries).map_err(|e| e.to_string())
+    fn append(&self, entries: &[LogEntry<'_>]) -> Result<(), AppendRefusal> {
+        self.append_entries(entries).map_err(|error| match error {
+            LedgerError::Io { source, .. } if is_out_of_space(&source) => AppendRefusal::OutOfSpace,
+            error => AppendRefusal::Failed(error.to_string()),
+        })
     }
 
     fn contains(&self, project_id: &str, trace_id: &str) -> Result<bool, String> {

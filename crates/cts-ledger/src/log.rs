@@ -175,6 +175,12 @@ struct Checkpoints {
 }
 
 /// One project's log.
+/// Leaves on disk but not yet part of the tree: where each one's record ends, from the old end.
+#[must_use = "written leaves are published or withdrawn"]
+pub(crate) struct WrittenLeaves {
+    ends: Vec<u64>,
+}
+
 pub(crate) struct ProjectLog {
     entries_path: PathBuf,
     checkpoints_path: PathBuf,
@@ -257,8 +263,9 @@ impl ProjectLog {
         Ok(())
     }
 
-    /// Appends leaves durably (write, fsync), then makes them visible.
-    pub(crate) fn append(&self, entries: &[NewLeaf<'_>]) -> Result<(), LedgerError> {
+    /// Writes leaves durably (write, fsync) without making them visible: [`ProjectLog::publish`]
+    /// does, or [`ProjectLog::withdraw`] takes them back. A failed write is cut off the file again.
+    pub(crate) fn write(&self, entries: &[NewLeaf<'_>]) -> Result<WrittenLeaves, LedgerError> {
         let mut bytes = Vec::with_capacity(entries.len() * 96);
         let mut ends = Vec::with_capacity(entries.len());
         for (time, leaf_hash, trace_id) in entries {
@@ -266,10 +273,28 @@ impl ProjectLog {
             ends.push(bytes.len() as u64);
         }
         let appender = self.appender.lock();
-        (&*appender)
-            .write_all(&bytes)
+        if let Err(error) = (&*appender).write_all(&bytes).and_then(|()| appender.sync_data()) {
+            // What part of the leaves reached the file goes again; a later append must not follow it.
+            if let Err(cut) = appender.set_len(self.state.read().end) {
+                tracing::error!(error = %cut, path = %self.entries_path.display(), "cutting a failed append back failed");
+            }
+            return Err(LedgerError::io(&self.entries_path, error));
+        }
+        Ok(WrittenLeaves { ends })
+    }
+
+    /// Cuts leaves written but not published off the file (durably).
+    pub(crate) fn withdraw(&self) -> Result<(), LedgerError> {
+        let appender = self.appender.lock();
+        appender
+            .set_len(self.state.read().end)
             .and_then(|()| appender.sync_data())
-            .map_err(|e| LedgerError::io(&self.entries_path, e))?;
+            .map_err(|e| LedgerError::io(&self.entries_path, e))
+    }
+
+    /// Makes leaves [`ProjectLog::write`] wrote visible.
+    pub(crate) fn publish(&self, entries: &[NewLeaf<'_>], written: WrittenLeaves) {
+        let WrittenLeaves { ends } = written;
         let mut state = self.state.write();
         let start = state.end;
         let mut offset = start;
@@ -278,7 +303,6 @@ impl ProjectLog {
             offset = start + end;
         }
         state.end = offset;
-        Ok(())
     }
 
     pub(crate) fn size(&self) -> u64 {

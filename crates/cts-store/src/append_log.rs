@@ -35,8 +35,9 @@ pub struct LogEntry<'a> {
 pub trait AppendLog: Send + Sync {
     /// The leaf hash of a trace; called on the appending threads (in parallel across requests).
     fn leaf_hash(&self, trace: &Trace) -> LeafHash;
-    /// Makes `entries` durable, in order. Called by the writer thread only.
-    fn append(&self, entries: &[LogEntry<'_>]) -> Result<(), String>;
+    /// Makes `entries` durable, in order. Called by the writer thread only. On
+    /// [`AppendRefusal::OutOfSpace`] the log keeps none of them.
+    fn append(&self, entries: &[LogEntry<'_>]) -> Result<(), AppendRefusal>;
     /// Whether the log holds the trace (recovery asks this for traces replayed from the WAL).
     fn contains(&self, project_id: &str, trace_id: &str) -> Result<bool, String>;
     /// Records durably that retention drops every trace older than `cutoff_ms` (called before any file
@@ -45,6 +46,18 @@ pub trait AppendLog: Send + Sync {
     /// A segment's files are durable and in place; called before the WAL file they cover is deleted.
     /// A failure fails the seal (the WAL file stays).
     fn segment_files_written(&self, paths: &[&Path]) -> Result<(), String>;
+}
+
+/// Why an append log did not take entries.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendRefusal {
+    /// The disk is full; the log kept none of the entries (the store then refuses the group and
+    /// takes writes again once there is room).
+    #[error("out of disk space")]
+    OutOfSpace,
+    /// Anything else; what the log kept is unknown (the store refuses further writes).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Which of the store's files a scanned batch of traces came from.

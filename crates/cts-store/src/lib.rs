@@ -27,11 +27,12 @@ mod subscribe;
 mod wal;
 mod writer;
 
-pub use append_log::{scan_stored_files, AppendLog, LeafHash, LogEntry, StoredFile, StoredFileKind};
+pub use append_log::{scan_stored_files, AppendLog, AppendRefusal, LeafHash, LogEntry, StoredFile, StoredFileKind};
 pub use error::StoreError;
 pub use query::{Filters, SortKey, TraceQuery};
 pub use store::{AppendOutcome, Store, StoreConfig, StoreStats};
 pub use subscribe::SUBSCRIPTION_CAPACITY;
+pub use wal::is_out_of_space;
 
 #[cfg(test)]
 mod tests;

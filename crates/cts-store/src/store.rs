@@ -576,7 +576,7 @@ fn append_missing_to_log(log: &dyn AppendLog, memtables: &[Memtable]) -> Result<
             leaf_hash: *leaf_hash,
         })
         .collect();
-    log.append(&entries).map_err(to_log)
+    log.append(&entries).map_err(|refusal| to_log(refusal.to_string()))
 }
 
 /// Replays the WAL files no segment covers into memtables (oldest first), deleting the covered ones.

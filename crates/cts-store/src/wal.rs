@@ -58,7 +58,7 @@ impl WalSink for File {
 }
 
 /// Whether a write failed for want of space (`ENOSPC`, or `EDQUOT` for a quota).
-pub(crate) fn is_out_of_space(error: &io::Error) -> bool {
+pub fn is_out_of_space(error: &io::Error) -> bool {
     const EDQUOT: i32 = 122;
     error.kind() == io::ErrorKind::StorageFull || error.raw_os_error() == Some(EDQUOT)
 }

@@ -1,7 +1,7 @@
 //! The background threads: the WAL writer (group commit, memtable inserts, rotation) and the
 //! sealer (memtable -> segment).
 
-use crate::append_log::{LeafHash, LogEntry};
+use crate::append_log::{AppendRefusal, LeafHash, LogEntry};
 use crate::error::StoreError;
 use crate::ids::IdKey;
 use crate::memtable::{Memtable, RecordRef};
@@ -127,8 +127,19 @@ impl Writer {
                 record_ranges.push(start + RECORD_START..buffer.len());
             }
         }
-        let written = if buffer.is_empty() { Ok(()) } else { self.write_wal(&buffer) };
-        if let Err(error @ StoreError::OutOfSpace { .. }) = written {
+        // The WAL's length before the group, when the group wrote to it.
+        let written = if buffer.is_empty() { Ok(None) } else { self.write_wal(&buffer).map(Some) };
+        // The log's entries are durable before anything is queryable or acknowledged.
+        let logged = written.and_then(|committed| match self.append_to_log(&appends, &is_new) {
+            // The log kept nothing: neither may the WAL (its records were never acknowledged).
+            Err(AppendRefusal::OutOfSpace) => match committed {
+                Some(committed) => Err(self.cut_wal_back(committed)),
+                None => Err(StoreError::OutOfSpace { path: self.shared.layout.wal_dir.clone() }),
+            },
+            Err(AppendRefusal::Failed(reason)) => Err(StoreError::AppendLog { reason }),
+            Ok(()) => Ok(()),
+        });
+        if let Err(error @ StoreError::OutOfSpace { .. }) = logged {
             metrics::counter!("cts_store_out_of_space_total").increment(1);
             tracing::warn!(%error, "the disk is full: refusing this group, the WAL is cut back to its last commit");
             for append in appends {
@@ -136,8 +147,6 @@ impl Writer {
             }
             return;
         }
-        // The log's entries are durable before anything is queryable or acknowledged.
-        let logged = written.and_then(|()| self.append_to_log(&appends, &is_new));
         if let Err(error) = logged {
             self.fail_group(appends, error, "WAL or append-log write failed; refusing further writes");
             return;
@@ -186,24 +195,30 @@ impl Writer {
     /// back to the last commit ([`StoreError::OutOfSpace`]: the store takes writes again once there
     /// is room); any other failure, and every failed fsync, is left for the caller to poison the store
     /// with (after a failed fsync nothing says what reached the disk).
-    fn write_wal(&mut self, buffer: &[u8]) -> Result<(), StoreError> {
+    /// Returns the WAL's length before the group (see [`Writer::cut_wal_back`]).
+    fn write_wal(&mut self, buffer: &[u8]) -> Result<u64, StoreError> {
         let path = wal_path(&self.shared.layout.wal_dir, self.generation);
         let committed = self.sink.len().map_err(|e| StoreError::io(&path, e))?;
         let started = std::time::Instant::now();
         match self.sink.append(buffer) {
-            Err(error) if is_out_of_space(&error) => {
-                return match self.sink.truncate(committed) {
-                    Ok(()) => Err(StoreError::OutOfSpace { path }),
-                    Err(cut) => Err(StoreError::io(&path, cut)),
-                };
-            }
+            Err(error) if is_out_of_space(&error) => return Err(self.cut_wal_back(committed)),
             Err(error) => return Err(StoreError::io(&path, error)),
             Ok(()) => {}
         }
         self.sink.sync().map_err(|e| StoreError::io(&path, e))?;
         metrics::histogram!("cts_wal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("cts_wal_bytes_total").increment(buffer.len() as u64);
-        Ok(())
+        Ok(committed)
+    }
+
+    /// Cuts the WAL back to `committed` bytes (durably) after the disk filled up during a group:
+    /// [`StoreError::OutOfSpace`] when that worked, else the I/O error the store is poisoned with.
+    fn cut_wal_back(&mut self, committed: u64) -> StoreError {
+        let path = wal_path(&self.shared.layout.wal_dir, self.generation);
+        match self.sink.truncate(committed).and_then(|()| self.sink.sync()) {
+            Ok(()) => StoreError::OutOfSpace { path },
+            Err(error) => StoreError::io(&path, error),
+        }
     }
 
     /// Poisons the store with `error` and answers every append of the group with it.
@@ -216,7 +231,7 @@ impl Writer {
     }
 
     /// Appends the new traces of the group, in WAL order, to the store's append log (if any).
-    fn append_to_log(&self, appends: &[PendingAppend], is_new: &[Vec<bool>]) -> Result<(), StoreError> {
+    fn append_to_log(&self, appends: &[PendingAppend], is_new: &[Vec<bool>]) -> Result<(), AppendRefusal> {
         let Some(log) = &self.shared.log else { return Ok(()) };
         let mut entries = Vec::new();
         for (append, flags) in appends.iter().zip(is_new) {
@@ -230,7 +245,7 @@ impl Writer {
         if entries.is_empty() {
             return Ok(());
         }
-        log.append(&entries).map_err(|reason| StoreError::AppendLog { reason })
+        log.append(&entries)
     }
 
     /// Starts a new WAL generation and hands the full memtable to the sealer (no-op when empty).

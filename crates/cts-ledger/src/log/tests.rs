@@ -18,8 +18,29 @@ fn append_range(log: &ProjectLog, range: std::ops::Range<u64>, batch: usize) {
     let items: Vec<(i64, Hash, String)> = range.map(|i| (i as i64, leaf(i), id(i))).collect();
     for chunk in items.chunks(batch) {
         let entries: Vec<(i64, Hash, &str)> = chunk.iter().map(|(t, h, i)| (*t, *h, i.as_str())).collect();
-        log.append(&entries).unwrap();
+        let written = log.write(&entries).unwrap();
+        log.publish(&entries, written);
     }
+}
+
+#[test]
+fn withdrawn_leaves_leave_no_trace_in_the_file_or_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ProjectLog::open(dir.path()).unwrap();
+    append_range(&log, 0..5, 5);
+    let file_len = || std::fs::metadata(dir.path().join("entries")).unwrap().len();
+    let before = (log.size(), file_len());
+    let (six, seven) = (id(6), id(7));
+    let withdrawn = log.write(&[(6, leaf(6), six.as_str()), (7, leaf(7), seven.as_str())]).unwrap();
+    assert!(file_len() > before.1);
+    drop(withdrawn);
+    log.withdraw().unwrap();
+    assert_eq!((log.size(), file_len()), before);
+    append_range(&log, 5..8, 3);
+    drop(log);
+    let reopened = ProjectLog::open(dir.path()).unwrap();
+    assert_eq!(reopened.size(), 8);
+    assert_eq!(reopened.index_of(&id(6)).unwrap(), Some(6));
 }
 
 /// The root of the leaves as RFC 6962 defines it, by recursion.

@@ -31,9 +31,9 @@ impl AppendLog for RecordingLog {
         hash_of(trace)
     }
 
-    fn append(&self, entries: &[LogEntry<'_>]) -> Result<(), String> {
+    fn append(&self, entries: &[LogEntry<'_>]) -> Result<(), AppendRefusal> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err("injected log failure".into());
+            return Err(AppendRefusal::Failed("injected log failure".into()));
         }
         let mut logged = self.entries.lock();
         logged.extend(entries.iter().map(|e| (e.project_id.to_owned(), e.trace_id.to_owned(), e.leaf_hash)));
