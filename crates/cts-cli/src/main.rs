@@ -7,6 +7,7 @@ mod data_dir;
 mod demo;
 mod import;
 mod koogallery;
+mod manual;
 mod serve;
 mod traces;
 mod verify;
@@ -30,7 +31,7 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
-    /// Run the service: the CTS v3 API (and `GET /health`, unsigned).
+    /// Run the service: the CTS v3 API, and the unsigned `/health`, `/ready` and `/metrics`.
     Serve(serve::ServeArgs),
     /// Bulk-load JSON Lines or CTS trace files (`.json`, `.json.gz`) into a data directory.
     Import {
@@ -55,6 +56,14 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Verify the ledger: a whole data directory (server stopped), or one trace offline.
     Verify(verify::VerifyArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output.
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages (`cts.1` and one per command) into a directory.
+    Man {
+        /// Where the pages go (created if missing).
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,5 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Admin(args) => admin::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Koogallery(args) => koogallery::run(args),
+        Command::Completions { shell } => manual::completions(shell, <Cli as clap::CommandFactory>::command()),
+        Command::Man { out_dir } => manual::man_pages(<Cli as clap::CommandFactory>::command(), &out_dir),
     }
 }

@@ -113,3 +113,20 @@ async fn imported_traces_are_listed_by_cts_traces_with_filters() {
     assert!(String::from_utf8(table.stderr).unwrap().contains("more exist"));
     server.kill();
 }
+
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let commands = ["serve", "import", "traces", "verify", "admin", "demo", "bench"];
+    for shell in ["bash", "zsh", "fish"] {
+        let script = String::from_utf8(run(cts().args(["completions", shell])).stdout).unwrap();
+        for command in commands {
+            assert!(script.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    run(cts().arg("man").arg("--out-dir").arg(dir.path()));
+    for page in std::iter::once("cts".to_owned()).chain(commands.iter().map(|command| format!("cts-{command}"))) {
+        let text = std::fs::read_to_string(dir.path().join(format!("{page}.1"))).unwrap();
+        assert!(text.contains(".TH "), "{page}.1 is not a man page");
+    }
+}
