@@ -7,13 +7,17 @@
 mod common;
 
 use common::{Fixture, REGION, WINDOW_MS};
+use cts_ledger::NoteVerifier;
 use cts_model::Trace;
 use cts_obs::{Obs, ObsConfig};
 use cts_resources::TrackerStatus;
+use cts_transfer::digest::Digest;
 use cts_transfer::layout::Window;
 use cts_transfer::trace_file::read_traces;
+use cts_transfer::verify::{verify_objects, BucketReport, Problem};
 use cts_transfer::Keyring;
 use futures_util::StreamExt;
+use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -280,4 +284,152 @@ async fn files_older_than_the_bucket_lifecycle_are_deleted() {
     let mut expected = paths[1..].to_vec();
     expected.sort();
     assert_eq!(left, expected);
+}
+
+/// Writes `objects` into a local directory, as an auditor's downloaded copy of the bucket.
+async fn local_copy(objects: &BTreeMap<String, Vec<u8>>) -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let local: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    for (key, body) in objects {
+        local.put(&key.as_str().into(), body.clone().into()).await.unwrap();
+    }
+    (dir, local)
+}
+
+/// Makes `store` hold exactly `objects`.
+async fn reset(store: &dyn ObjectStore, objects: &BTreeMap<String, Vec<u8>>) {
+    let present: Vec<_> = store.list(None).map(|meta| meta.unwrap().location).collect().await;
+    for path in present {
+        if !objects.contains_key(path.as_ref()) {
+            store.delete(&path).await.unwrap();
+        }
+    }
+    for (key, body) in objects {
+        store.put(&key.as_str().into(), body.clone().into()).await.unwrap();
+    }
+}
+
+/// A digest with one field changed and gzipped again (its signature no longer matches).
+fn forged(body: &[u8]) -> Vec<u8> {
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(body), &mut json).unwrap();
+    let mut digest: serde_json::Value = serde_json::from_str(&json).unwrap();
+    digest["files"] = serde_json::json!([]);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, digest.to_string().as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The kinds and keys of a report's problems, sorted.
+fn problems(report: &BucketReport) -> Vec<(String, String)> {
+    let mut found: Vec<_> = report
+        .problems
+        .iter()
+        .map(|problem| {
+            let json = serde_json::to_value(problem).unwrap();
+            (json["kind"].as_str().unwrap().to_owned(), json["key"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_chain_every_period_and_verify_names_each_tampered_object() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("digest");
+    let tracker = fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true},
+        "is_support_validate": true,
+    }));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    let verifiers = [NoteVerifier::parse(fixture.ledger.verifier_keys().trim()).unwrap()];
+    let mut expected = fixture.append(0, 40).await;
+
+    let transfer = fixture.transfer(obs.clone(), Keyring::default());
+    transfer.run_cycle(fixture.at(0)).await.unwrap();
+    let report = transfer.run_cycle(fixture.at(6)).await.unwrap();
+    assert_eq!(report.digests_written, 0, "delivered windows may still be rewritten: no digest yet");
+    // A late trace rewrites window 1 within the lookback; its digest must list the files as rewritten.
+    expected.extend(fixture.append(WINDOW_MS + 4_321, 1).await);
+    assert_eq!(transfer.run_cycle(fixture.at(8)).await.unwrap().windows_rewritten, 1);
+
+    // A crash right after a digest is written, before the cursor moved: the retry overwrites the same name.
+    let cursors = cts_transfer::cursor::CursorStore::path(fixture.dir.path());
+    let before = std::fs::read(&cursors).unwrap();
+    let first_digests = transfer.run_cycle(fixture.at(20)).await.unwrap().digests_written;
+    assert!(first_digests >= 1, "periods past the lookback get their digest");
+    std::fs::write(&cursors, before).unwrap();
+    let transfer = fixture.transfer(obs.clone(), Keyring::default());
+    assert_eq!(transfer.run_cycle(fixture.at(20)).await.unwrap().digests_written, first_digests);
+    let report = transfer.run_cycle(fixture.at(40)).await.unwrap();
+    assert!(report.digests_written >= 5, "empty periods get digests too: {report:?}");
+    assert_eq!(transfer.run_cycle(fixture.at(40)).await.unwrap().digests_written, 0, "each digest once");
+
+    let delivered = objects(&obs, &bucket).await;
+    let digest_keys: Vec<&String> = delivered.keys().filter(|key| key.contains("/Digest/CTS/")).collect();
+    let trace_files: Vec<&String> = delivered.keys().filter(|key| !key.contains("/Digest/")).collect();
+    assert_eq!(digest_keys.len(), first_digests + report.digests_written, "one object per digest, none twice");
+    let digests: Vec<Digest> =
+        digest_keys.iter().map(|key| Digest::open(&delivered[*key], &verifiers).unwrap()).collect();
+    for (earlier, later) in digests.iter().zip(&digests[1..]) {
+        assert_eq!(earlier.digest_end_time, later.digest_start_time, "consecutive periods");
+    }
+    assert_eq!(digests[0].previous_digest, None);
+    assert!(digests.iter().any(|digest| digest.files.is_empty()), "empty periods have (empty) digests");
+    let last = digests.last().unwrap();
+    assert_eq!((last.tracker.id.as_str(), last.checkpoint.as_ref().unwrap().tree_size), (tracker.id.as_str(), 41));
+    let checkpoint = cts_ledger::Checkpoint::open(&last.checkpoint.as_ref().unwrap().note, &verifiers).unwrap();
+    assert_eq!(checkpoint.size, 41);
+    let listed: usize = digests.iter().map(|digest| digest.files.len()).sum();
+    assert_eq!(listed, trace_files.len(), "every trace file is in exactly one digest");
+
+    let bucket_store = obs.bucket(&bucket).unwrap();
+    let (_copy, local) = local_copy(&delivered).await;
+    for store in [bucket_store.clone(), local.clone()] {
+        let report = verify_objects(store.as_ref(), None, &verifiers).await.unwrap();
+        assert!(report.is_valid(), "{:?}", report.problems);
+        assert_eq!((report.files_valid, report.traces_listed, report.chains), (trace_files.len(), 41, 1));
+        assert_eq!(report.digests_valid, digest_keys.len());
+    }
+
+    // Tampering, one case at a time, in the bucket and in the copy.
+    let (file, middle, after_middle) = (trace_files[0], digest_keys[1], digest_keys[2]);
+    let stray = file.replace("_CloudTrace_", "_CloudTrace_stray_");
+    let cases: Vec<(&str, BTreeMap<String, Vec<u8>>, Vec<(&str, &str)>)> = vec![
+        ("altered file", with(&delivered, file, Some(b"{\"traces\":[]}".to_vec())), vec![("altered", file)]),
+        ("deleted file", with(&delivered, file, None), vec![("missing", file)]),
+        ("stray file", with(&delivered, &stray, Some(b"x".to_vec())), vec![("added", &stray)]),
+        (
+            "altered digest",
+            with(&delivered, middle, Some(forged(&delivered[middle]))),
+            vec![("broken_chain", after_middle), ("invalid_digest", middle)],
+        ),
+        ("deleted digest", with(&delivered, middle, None), vec![("broken_chain", after_middle)]),
+    ];
+    for (case, objects, expected) in cases {
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(k, key)| (k.to_string(), key.to_string())).collect();
+        let (_copy, local) = local_copy(&objects).await;
+        reset(bucket_store.as_ref(), &objects).await;
+        for store in [&bucket_store, &local] {
+            let report = verify_objects(store.as_ref(), None, &verifiers).await.unwrap();
+            assert_eq!(problems(&report), expected, "{case}");
+            assert!(!report.is_valid() && report.summary().starts_with("INVALID"), "{case}");
+        }
+    }
+    // Another key: no digest verifies.
+    let stranger = [NoteVerifier::parse(&cts_ledger::NoteSigner::generate("cts").unwrap().verifier_key()).unwrap()];
+    let report = verify_objects(local.as_ref(), None, &stranger).await.unwrap();
+    assert_eq!(report.problems.iter().filter(|p| matches!(p, Problem::InvalidDigest { .. })).count(), digests.len());
+}
+
+/// `objects` with `key` replaced by `body` (removed when `None`).
+fn with(objects: &BTreeMap<String, Vec<u8>>, key: &str, body: Option<Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    let mut changed = objects.clone();
+    match body {
+        Some(body) => changed.insert(key.to_owned(), body),
+        None => changed.remove(key),
+    };
+    changed
 }
