@@ -10,11 +10,14 @@ use crate::digest::{sha256_hex, Digest, FileRecord};
 use crate::layout::ObjectKey;
 use cts_ledger::NoteVerifier;
 use futures_util::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 
 /// How many objects are read at once.
 const CONCURRENT_READS: usize = 8;
@@ -117,13 +120,20 @@ fn stream_of(key: &ObjectKey) -> Stream {
     (key.region.clone(), key.tracker_name.clone())
 }
 
-/// Verifies every digest and trace file under `prefix` (all of `objects` when `None`) with `verifiers`.
+/// A downloaded copy of a bucket: the objects under `dir`, keyed by their paths relative to it.
+pub fn local_copy(dir: &Path) -> Result<Arc<dyn ObjectStore>, VerifyError> {
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(VerifyError::List)?))
+}
+
+/// Verifies every digest and trace file under the key prefix `prefix` (whole path segments; all of `objects`
+/// when `None`) with `verifiers`.
 pub async fn verify_objects(
     objects: &dyn ObjectStore,
-    prefix: Option<&ObjectPath>,
+    prefix: Option<&str>,
     verifiers: &[NoteVerifier],
 ) -> Result<BucketReport, VerifyError> {
-    let listed: Vec<_> = objects.list(prefix).try_collect().await.map_err(VerifyError::List)?;
+    let prefix = prefix.map(ObjectPath::from);
+    let listed: Vec<_> = objects.list(prefix.as_ref()).try_collect().await.map_err(VerifyError::List)?;
     let keys: BTreeMap<String, ObjectKey> = listed
         .into_iter()
         .filter_map(|meta| {

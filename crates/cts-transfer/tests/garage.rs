@@ -14,10 +14,9 @@ use cts_resources::TrackerStatus;
 use cts_transfer::digest::Digest;
 use cts_transfer::layout::Window;
 use cts_transfer::trace_file::read_traces;
-use cts_transfer::verify::{verify_objects, BucketReport, Problem};
+use cts_transfer::verify::{local_copy as local_copy_of, verify_objects, BucketReport, Problem};
 use cts_transfer::Keyring;
 use futures_util::StreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -289,7 +288,7 @@ async fn files_older_than_the_bucket_lifecycle_are_deleted() {
 /// Writes `objects` into a local directory, as an auditor's downloaded copy of the bucket.
 async fn local_copy(objects: &BTreeMap<String, Vec<u8>>) -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
     let dir = tempfile::tempdir().unwrap();
-    let local: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let local = local_copy_of(dir.path()).unwrap();
     for (key, body) in objects {
         local.put(&key.as_str().into(), body.clone().into()).await.unwrap();
     }
