@@ -510,6 +510,7 @@ impl WindowWriter<'_> {
             encoding: match self.obs_info.compress_type {
                 CompressType::Gzip => Encoding::Gzip,
                 CompressType::Json => Encoding::Json,
+                CompressType::Parquet => Encoding::Parquet,
             },
             max_file_bytes: config.max_file_bytes,
         };

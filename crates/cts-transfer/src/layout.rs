@@ -33,6 +33,9 @@ pub enum Encoding {
     Gzip,
     /// `{"traces":[...]}`: `.json`.
     Json,
+    /// A Parquet file of the store's segment schema, zstd pages (`compress_type: parquet`, a cts extension):
+    /// `.parquet`.
+    Parquet,
 }
 
 impl Encoding {
@@ -40,6 +43,7 @@ impl Encoding {
         match self {
             Encoding::Gzip => ".json.gz",
             Encoding::Json => ".json",
+            Encoding::Parquet => ".parquet",
         }
     }
 }

@@ -432,3 +432,47 @@ fn with(objects: &BTreeMap<String, Vec<u8>>, key: &str, body: Option<Vec<u8>>) -
     };
     changed
 }
+
+#[tokio::test]
+async fn parquet_trackers_deliver_parquet_files_that_read_back_and_verify() {
+    use arrow_array::cast::AsArray;
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("parquet");
+    fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true, "compress_type": "parquet"},
+        "is_support_validate": true,
+    }));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    let expected = fixture.append(0, 12).await;
+    let transfer = fixture.transfer(obs.clone(), Keyring::default());
+    transfer.run_cycle(fixture.at(0)).await.unwrap();
+    transfer.run_cycle(fixture.at(30)).await.unwrap();
+
+    let delivered = objects(&obs, &bucket).await;
+    let files: BTreeMap<_, _> = delivered.iter().filter(|(key, _)| !key.contains("/Digest/")).collect();
+    assert!(!files.is_empty() && files.keys().all(|key| key.ends_with(".parquet")), "{:?}", files.keys());
+    let mut ids = Vec::new();
+    for body in files.values() {
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(body.to_vec()))
+                .unwrap()
+                .build()
+                .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            ids.extend(
+                batch.column_by_name("trace_id").unwrap().as_string::<i32>().iter().map(|id| id.unwrap().to_owned()),
+            );
+        }
+    }
+    ids.sort();
+    let mut expected_ids: Vec<_> = expected.iter().map(|trace| trace.trace_id.clone()).collect();
+    expected_ids.sort();
+    assert_eq!(ids, expected_ids, "the parquet crate reads every trace once");
+    let parquet_files: BTreeMap<String, Vec<u8>> = files.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_exactly_once(&parquet_files, &expected, None);
+
+    let verifiers = [NoteVerifier::parse(fixture.ledger.verifier_keys().trim()).unwrap()];
+    let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers).await.unwrap();
+    assert!(report.is_valid() && report.traces_listed == 12, "{report:?}");
+}
