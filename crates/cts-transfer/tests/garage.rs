@@ -285,8 +285,11 @@ async fn files_older_than_the_bucket_lifecycle_are_deleted() {
     assert_eq!(left, expected);
 }
 
+/// A bucket's objects by key.
+type Objects = BTreeMap<String, Vec<u8>>;
+
 /// Writes `objects` into a local directory, as an auditor's downloaded copy of the bucket.
-async fn local_copy(objects: &BTreeMap<String, Vec<u8>>) -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
+async fn local_copy(objects: &Objects) -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
     let dir = tempfile::tempdir().unwrap();
     let local = local_copy_of(dir.path()).unwrap();
     for (key, body) in objects {
@@ -296,7 +299,7 @@ async fn local_copy(objects: &BTreeMap<String, Vec<u8>>) -> (tempfile::TempDir, 
 }
 
 /// Makes `store` hold exactly `objects`.
-async fn reset(store: &dyn ObjectStore, objects: &BTreeMap<String, Vec<u8>>) {
+async fn reset(store: &dyn ObjectStore, objects: &Objects) {
     let present: Vec<_> = store.list(None).map(|meta| meta.unwrap().location).collect().await;
     for path in present {
         if !objects.contains_key(path.as_ref()) {
@@ -319,8 +322,17 @@ fn forged(body: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// Problems as (kind, key), sorted.
+type Named = Vec<(String, String)>;
+
+fn named(problems: &[(&str, &str)]) -> Named {
+    let mut named: Named = problems.iter().map(|(kind, key)| (kind.to_string(), key.to_string())).collect();
+    named.sort();
+    named
+}
+
 /// The kinds and keys of a report's problems, sorted.
-fn problems(report: &BucketReport) -> Vec<(String, String)> {
+fn problems(report: &BucketReport) -> Named {
     let mut found: Vec<_> = report
         .problems
         .iter()
@@ -395,20 +407,18 @@ async fn digests_chain_every_period_and_verify_names_each_tampered_object() {
     // Tampering, one case at a time, in the bucket and in the copy.
     let (file, middle, after_middle) = (trace_files[0], digest_keys[1], digest_keys[2]);
     let stray = file.replace("_CloudTrace_", "_CloudTrace_stray_");
-    let cases: Vec<(&str, BTreeMap<String, Vec<u8>>, Vec<(&str, &str)>)> = vec![
-        ("altered file", with(&delivered, file, Some(b"{\"traces\":[]}".to_vec())), vec![("altered", file)]),
-        ("deleted file", with(&delivered, file, None), vec![("missing", file)]),
-        ("stray file", with(&delivered, &stray, Some(b"x".to_vec())), vec![("added", &stray)]),
+    let cases: Vec<(&str, Objects, Named)> = vec![
+        ("altered file", with(&delivered, file, Some(b"{\"traces\":[]}".to_vec())), named(&[("altered", file)])),
+        ("deleted file", with(&delivered, file, None), named(&[("missing", file)])),
+        ("stray file", with(&delivered, &stray, Some(b"x".to_vec())), named(&[("added", &stray)])),
         (
             "altered digest",
             with(&delivered, middle, Some(forged(&delivered[middle]))),
-            vec![("broken_chain", after_middle), ("invalid_digest", middle)],
+            named(&[("broken_chain", after_middle), ("invalid_digest", middle)]),
         ),
-        ("deleted digest", with(&delivered, middle, None), vec![("broken_chain", after_middle)]),
+        ("deleted digest", with(&delivered, middle, None), named(&[("broken_chain", after_middle)])),
     ];
     for (case, objects, expected) in cases {
-        let expected: Vec<(String, String)> =
-            expected.iter().map(|(k, key)| (k.to_string(), key.to_string())).collect();
         let (_copy, local) = local_copy(&objects).await;
         reset(bucket_store.as_ref(), &objects).await;
         for store in [&bucket_store, &local] {
@@ -424,7 +434,7 @@ async fn digests_chain_every_period_and_verify_names_each_tampered_object() {
 }
 
 /// `objects` with `key` replaced by `body` (removed when `None`).
-fn with(objects: &BTreeMap<String, Vec<u8>>, key: &str, body: Option<Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+fn with(objects: &Objects, key: &str, body: Option<Vec<u8>>) -> Objects {
     let mut changed = objects.clone();
     match body {
         Some(body) => changed.insert(key.to_owned(), body),
