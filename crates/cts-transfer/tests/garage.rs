@@ -6,13 +6,13 @@
 
 mod common;
 
-use common::{Fixture, REGION, WINDOW_MS};
+use common::{Fixture, DIGEST_PERIOD_MS, REGION, WINDOW_MS};
 use cts_ledger::NoteVerifier;
 use cts_model::Trace;
 use cts_obs::{Obs, ObsConfig};
 use cts_resources::TrackerStatus;
 use cts_transfer::digest::Digest;
-use cts_transfer::layout::Window;
+use cts_transfer::layout::{ObjectKey, Window};
 use cts_transfer::trace_file::read_traces;
 use cts_transfer::verify::{local_copy as local_copy_of, verify_objects, BucketReport, Problem};
 use cts_transfer::Keyring;
@@ -378,7 +378,9 @@ async fn digests_chain_every_period_and_verify_names_each_tampered_object() {
     assert_eq!(transfer.run_cycle(fixture.at(40)).await.unwrap().digests_written, 0, "each digest once");
 
     let delivered = objects(&obs, &bucket).await;
-    let digest_keys: Vec<&String> = delivered.keys().filter(|key| key.contains("/Digest/CTS/")).collect();
+    let mut digest_keys: Vec<&String> = delivered.keys().filter(|key| key.contains("/Digest/CTS/")).collect();
+    // In time order (day directories are not zero-padded: key order is not time order across days).
+    digest_keys.sort_by_key(|key| ObjectKey::parse(key).unwrap().time_ms);
     let trace_files: Vec<&String> = delivered.keys().filter(|key| !key.contains("/Digest/")).collect();
     assert_eq!(digest_keys.len(), first_digests + report.digests_written, "one object per digest, none twice");
     let digests: Vec<Digest> =
@@ -485,4 +487,46 @@ async fn parquet_trackers_deliver_parquet_files_that_read_back_and_verify() {
     let verifiers = [NoteVerifier::parse(fixture.ledger.verifier_keys().trim()).unwrap()];
     let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers).await.unwrap();
     assert!(report.is_valid() && report.traces_listed == 12, "{report:?}");
+}
+
+#[tokio::test]
+async fn validation_turned_on_later_starts_at_the_next_whole_period_and_off_and_on_starts_a_new_chain() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("validate-later");
+    let obs_info = serde_json::json!({"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true});
+    fixture.configure(serde_json::json!({"obs_info": obs_info}));
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    fixture.append(0, 60).await;
+    let transfer = fixture.transfer(obs.clone(), Keyring::default());
+    transfer.run_cycle(fixture.at(0)).await.unwrap();
+    assert_eq!(transfer.run_cycle(fixture.at(5)).await.unwrap().windows_delivered, 5);
+
+    // Windows before base + 50 s were delivered without remembering their files: digests start at the next period.
+    fixture.configure(serde_json::json!({"is_support_validate": true}));
+    let enabled_at = fixture.base + 5 * WINDOW_MS;
+    let first_period = (enabled_at + DIGEST_PERIOD_MS - 1).div_euclid(DIGEST_PERIOD_MS) * DIGEST_PERIOD_MS;
+    assert!(transfer.run_cycle(fixture.at(30)).await.unwrap().digests_written >= 2);
+    fixture.configure(serde_json::json!({"is_support_validate": false}));
+    assert_eq!(transfer.run_cycle(fixture.at(45)).await.unwrap().digests_written, 0, "validation off: no digest");
+    fixture.configure(serde_json::json!({"is_support_validate": true}));
+    assert!(transfer.run_cycle(fixture.at(70)).await.unwrap().digests_written >= 1);
+
+    let verifiers = [NoteVerifier::parse(fixture.ledger.verifier_keys().trim()).unwrap()];
+    let delivered = objects(&obs, &bucket).await;
+    let mut digests: Vec<Digest> = delivered
+        .iter()
+        .filter(|(key, _)| key.contains("/Digest/"))
+        .map(|(_, body)| Digest::open(body, &verifiers).unwrap())
+        .collect();
+    digests.sort_by_key(|digest| digest.period_ms().unwrap());
+    assert_eq!(digests[0].period_ms().unwrap().0, first_period);
+    let chain_starts: Vec<usize> = (0..digests.len()).filter(|i| digests[*i].previous_digest.is_none()).collect();
+    assert_eq!(chain_starts.len(), 2, "off and on again starts a new chain");
+    let gap = digests[chain_starts[1] - 1].period_ms().unwrap().1 < digests[chain_starts[1]].period_ms().unwrap().0;
+    assert!(gap, "periods while validation was off have no digest");
+
+    let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers).await.unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert_eq!(report.chains, 2);
+    assert!(report.files_not_covered > 0 && report.files_valid > 0, "{report:?}");
 }
