@@ -14,8 +14,10 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -144,7 +146,10 @@ pub async fn verify_objects(
     let mut report = BucketReport::default();
 
     let digest_keys: Vec<(&String, &ObjectKey)> = keys.iter().filter(|(_, parsed)| parsed.is_digest).collect();
-    let bodies = read_all(objects, digest_keys.iter().map(|(key, _)| key.as_str())).await?;
+    let bodies = read_each(digest_keys.iter().map(|(key, _)| key.as_str()), |key| async move {
+        objects.get(&ObjectPath::from(key)).await?.bytes().await
+    })
+    .await?;
     let mut digests: BTreeMap<String, FoundDigest> = BTreeMap::new();
     for ((key, parsed), body) in digest_keys.into_iter().zip(bodies) {
         let opened = match Digest::open(&body, verifiers) {
@@ -181,9 +186,8 @@ pub async fn verify_objects(
             report.problems.push(Problem::Missing { key: (*key).to_owned(), digest: (*digest).to_owned() });
         }
     }
-    let bodies = read_all(objects, present.iter().map(|(key, _, _)| *key)).await?;
-    for ((key, file, digest), body) in present.into_iter().zip(bodies) {
-        let actual = sha256_hex(&body);
+    let hashes = read_each(present.iter().map(|(key, _, _)| *key), |key| stored_sha256(objects, key)).await?;
+    for ((key, file, digest), actual) in present.into_iter().zip(hashes) {
         if actual == file.sha256 {
             report.files_valid += 1;
             report.traces_listed += file.trace_count;
@@ -254,17 +258,30 @@ fn check_chains(digests: &BTreeMap<String, FoundDigest>, report: &mut BucketRepo
     }
 }
 
-/// The bytes of each key, in order.
-async fn read_all<'a>(
-    objects: &dyn ObjectStore,
+/// `read(key)` for each key, a few at a time; the results in key order.
+async fn read_each<'a, T, Read>(
     keys: impl Iterator<Item = &'a str>,
-) -> Result<Vec<bytes::Bytes>, VerifyError> {
+    read: impl Fn(&'a str) -> Read,
+) -> Result<Vec<T>, VerifyError>
+where
+    Read: Future<Output = Result<T, object_store::Error>>,
+{
     futures_util::stream::iter(keys)
-        .map(|key| async move {
-            let read = async { objects.get(&ObjectPath::from(key)).await?.bytes().await };
-            read.await.map_err(|source| VerifyError::Read { key: key.to_owned(), source })
+        .map(|key| {
+            let reading = read(key);
+            async move { reading.await.map_err(|source| VerifyError::Read { key: key.to_owned(), source }) }
         })
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await
+}
+
+/// The SHA-256 (hex) of an object's stored bytes, hashed as they arrive.
+async fn stored_sha256(objects: &dyn ObjectStore, key: &str) -> Result<String, object_store::Error> {
+    let mut chunks = objects.get(&ObjectPath::from(key)).await?.into_stream();
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = chunks.next().await {
+        hasher.update(chunk?);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
