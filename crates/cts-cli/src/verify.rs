@@ -7,7 +7,8 @@
 //! - `cts verify --trace FILE --proof FILE --checkpoint FILE --key KEY`: one trace offline.
 //! - `cts verify --bucket s3://BUCKET[/prefix] [--key KEYS] [--json]` (the store of `CTS_OBS_*`) or
 //!   `--dir DIR` (a downloaded copy, same keys under DIR): the trace files delivered by trackers against their
-//!   digests (`cts_transfer::verify`); the keys default to the data directory's ledger keys.
+//!   digests (`cts_transfer::verify`); the keys default to the data directory's ledger keys. With
+//!   `CTS_KEYRING`, encrypted files are decrypted and their traces counted too.
 
 use crate::config::{Config, RawSettings};
 use anyhow::{bail, Context};
@@ -85,7 +86,9 @@ fn verify_delivered(args: &VerifyArgs, config: &Config) -> anyhow::Result<()> {
         (None, None) => unreachable!("called with --bucket or --dir"),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = runtime.block_on(cts_transfer::verify::verify_objects(objects.as_ref(), prefix, &verifiers))?;
+    let keyring = Some(&config.keyring).filter(|keyring| !keyring.is_empty());
+    let verifying = cts_transfer::verify::verify_objects(objects.as_ref(), prefix, &verifiers, keyring);
+    let report = runtime.block_on(verifying)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -4,10 +4,13 @@
 //! Every digest's signature is checked with the ledger's verifier keys, every chain link (the previous digest
 //! exists and has the SHA-256 the link names), every listed file's SHA-256; files present in a tracker's
 //! directories for a period some digest covers but listed in none are **added**. Keys are the bucket's: a copy
-//! keeps them relative to its root.
+//! keeps them relative to its root. Hashes are of the stored bytes, so encrypted files verify without a key; with
+//! a keyring, encrypted files are also decrypted and their traces counted against the digest.
 
 use crate::digest::{sha256_hex, Digest, FileRecord};
-use crate::layout::ObjectKey;
+use crate::envelope::Keyring;
+use crate::layout::{ObjectKey, ENCRYPTED_EXTENSION};
+use crate::trace_file::read_traces;
 use cts_ledger::NoteVerifier;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
@@ -38,6 +41,10 @@ pub enum Problem {
     InvalidDigest { key: String, reason: String },
     /// A digest whose previous digest is missing (and it is not the oldest digest left) or has other bytes.
     BrokenChain { key: String, previous: String, reason: String },
+    /// With a keyring: an encrypted file (with the listed bytes) that does not decrypt or read.
+    Undecryptable { key: String, reason: String },
+    /// With a keyring: an encrypted file that holds another number of traces than its digest lists.
+    TraceCount { key: String, listed: usize, found: usize },
 }
 
 impl fmt::Display for Problem {
@@ -51,6 +58,10 @@ impl fmt::Display for Problem {
             Problem::InvalidDigest { key, reason } => write!(f, "invalid digest: {key}: {reason}"),
             Problem::BrokenChain { key, previous, reason } => {
                 write!(f, "broken chain: {key} links to {previous}, which {reason}")
+            }
+            Problem::Undecryptable { key, reason } => write!(f, "undecryptable: {key}: {reason}"),
+            Problem::TraceCount { key, listed, found } => {
+                write!(f, "trace count: {key} holds {found} traces, its digest lists {listed}")
             }
         }
     }
@@ -66,6 +77,8 @@ pub struct BucketReport {
     pub chains: usize,
     /// Files listed in valid digests and found with the listed SHA-256.
     pub files_valid: usize,
+    /// Of those, encrypted files decrypted with the keyring and holding the listed number of traces.
+    pub files_decrypted: usize,
     pub traces_listed: usize,
     /// Files in periods no digest covers (trackers without validation, or before it was on): not checked.
     pub files_not_covered: usize,
@@ -82,20 +95,28 @@ impl BucketReport {
 
     pub fn summary(&self) -> String {
         let counts = format!(
-            "{} digests in {} chains, {} files ({} traces) verified, {} files not covered by a digest",
-            self.digests_valid, self.chains, self.files_valid, self.traces_listed, self.files_not_covered
+            "{} digests in {} chains, {} files ({} traces; {} decrypted) verified, {} files not covered by a digest",
+            self.digests_valid,
+            self.chains,
+            self.files_valid,
+            self.traces_listed,
+            self.files_decrypted,
+            self.files_not_covered
         );
         if self.is_valid() {
             return format!("valid: {counts}");
         }
         let count = |kind: fn(&Problem) -> bool| self.problems.iter().filter(|p| kind(p)).count();
         format!(
-            "INVALID: {} altered, {} missing, {} added, {} invalid digests, {} broken chain links; {counts}",
+            "INVALID: {} altered, {} missing, {} added, {} invalid digests, {} broken chain links, {} undecryptable, {} \
+             wrong trace counts; {counts}",
             count(|p| matches!(p, Problem::Altered { .. })),
             count(|p| matches!(p, Problem::Missing { .. })),
             count(|p| matches!(p, Problem::Added { .. })),
             count(|p| matches!(p, Problem::InvalidDigest { .. })),
             count(|p| matches!(p, Problem::BrokenChain { .. })),
+            count(|p| matches!(p, Problem::Undecryptable { .. })),
+            count(|p| matches!(p, Problem::TraceCount { .. })),
         )
     }
 }
@@ -128,11 +149,12 @@ pub fn local_copy(dir: &Path) -> Result<Arc<dyn ObjectStore>, VerifyError> {
 }
 
 /// Verifies every digest and trace file under the key prefix `prefix` (whole path segments; all of `objects`
-/// when `None`) with `verifiers`.
+/// when `None`) with `verifiers`; with `keyring`, encrypted files are decrypted and their traces counted too.
 pub async fn verify_objects(
     objects: &dyn ObjectStore,
     prefix: Option<&str>,
     verifiers: &[NoteVerifier],
+    keyring: Option<&Keyring>,
 ) -> Result<BucketReport, VerifyError> {
     let prefix = prefix.map(ObjectPath::from);
     let listed: Vec<_> = objects.list(prefix.as_ref()).try_collect().await.map_err(VerifyError::List)?;
@@ -186,11 +208,20 @@ pub async fn verify_objects(
             report.problems.push(Problem::Missing { key: (*key).to_owned(), digest: (*digest).to_owned() });
         }
     }
-    let hashes = read_each(present.iter().map(|(key, _, _)| *key), |key| stored_sha256(objects, key)).await?;
-    for ((key, file, digest), actual) in present.into_iter().zip(hashes) {
+    let checks = read_each(present.iter().map(|(key, _, _)| *key), |key| check_file(objects, key, keyring)).await?;
+    for ((key, file, digest), FileCheck { sha256: actual, traces }) in present.into_iter().zip(checks) {
         if actual == file.sha256 {
             report.files_valid += 1;
             report.traces_listed += file.trace_count;
+            match traces {
+                Some(Ok(found)) if found == file.trace_count => report.files_decrypted += 1,
+                Some(Ok(found)) => {
+                    let listed = file.trace_count;
+                    report.problems.push(Problem::TraceCount { key: key.to_owned(), listed, found });
+                }
+                Some(Err(reason)) => report.problems.push(Problem::Undecryptable { key: key.to_owned(), reason }),
+                None => {}
+            }
         } else {
             report.problems.push(Problem::Altered {
                 key: key.to_owned(),
@@ -276,6 +307,29 @@ where
         .await
 }
 
+/// What reading a listed file found.
+struct FileCheck {
+    /// SHA-256 (hex) of the stored bytes.
+    sha256: String,
+    /// With a keyring, for an encrypted file: its number of traces once decrypted, or why it does not read.
+    traces: Option<Result<usize, String>>,
+}
+
+/// Hashes a file; with a keyring, an encrypted one is also decrypted and its traces counted.
+async fn check_file(
+    objects: &dyn ObjectStore,
+    key: &str,
+    keyring: Option<&Keyring>,
+) -> Result<FileCheck, object_store::Error> {
+    let Some(keyring) = keyring.filter(|_| key.ends_with(ENCRYPTED_EXTENSION)) else {
+        return Ok(FileCheck { sha256: stored_sha256(objects, key).await?, traces: None });
+    };
+    let sealed = objects.get(&ObjectPath::from(key)).await?.bytes().await?;
+    let plain = keyring.open(&sealed).map_err(|e| e.to_string());
+    let traces = plain.and_then(|plain| read_traces(&plain).map(|traces| traces.len()).map_err(|e| e.to_string()));
+    Ok(FileCheck { sha256: sha256_hex(&sealed), traces: Some(traces) })
+}
+
 /// The SHA-256 (hex) of an object's stored bytes, hashed as they arrive.
 async fn stored_sha256(objects: &dyn ObjectStore, key: &str) -> Result<String, object_store::Error> {
     let mut chunks = objects.get(&ObjectPath::from(key)).await?.into_stream();
@@ -284,4 +338,46 @@ async fn stored_sha256(objects: &dyn ObjectStore, key: &str) -> Result<String, o
         hasher.update(chunk?);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::{digest_time, DigestTracker, DIGEST_VERSION};
+    use crate::layout::DigestName;
+    use cts_ledger::NoteSigner;
+    use object_store::memory::InMemory;
+
+    /// 2026-11-04T09:00:00Z.
+    const HOUR: i64 = 1_793_782_800_000;
+
+    #[tokio::test]
+    async fn with_a_keyring_a_sealed_file_holding_another_trace_count_than_listed_is_named() {
+        let keyring = Keyring::from_keys([("k".to_owned(), [7; 32])]);
+        let sealed = keyring.seal("k", br#"{"traces":[]}"#).unwrap();
+        let file = "CloudTraces/r/2026/11/4/system/CTS/CloudTrace_r_2026-11-04T09-05-00Z_0123456789abcdef.json.enc";
+        let signer = NoteSigner::generate("cts").unwrap();
+        let digest = Digest {
+            version: DIGEST_VERSION,
+            digest_start_time: digest_time(HOUR),
+            digest_end_time: digest_time(HOUR + 3_600_000),
+            region: "r".into(),
+            tracker: DigestTracker { id: "t".into(), name: "system".into(), project_id: "p".into() },
+            files: vec![FileRecord { key: file.into(), sha256: sha256_hex(&sealed), trace_count: 2 }],
+            previous_digest: None,
+            checkpoint: None,
+        };
+        let name = DigestName { region: "r", tracker_name: "system", file_prefix: "", period_start_ms: HOUR };
+        let store = InMemory::new();
+        store.put(&ObjectPath::from(file), sealed.into()).await.unwrap();
+        store.put(&ObjectPath::from(name.object_path()), digest.seal(&signer).into()).await.unwrap();
+        let verifiers = [NoteVerifier::parse(&signer.verifier_key()).unwrap()];
+
+        let hashes_only = verify_objects(&store, None, &verifiers, None).await.unwrap();
+        assert!(hashes_only.is_valid() && hashes_only.files_valid == 1, "{hashes_only:?}");
+        let counted = verify_objects(&store, None, &verifiers, Some(&keyring)).await.unwrap();
+        assert_eq!(counted.problems, [Problem::TraceCount { key: file.into(), listed: 2, found: 0 }]);
+        let in_another_prefix = verify_objects(&store, Some("CloudTraces/other"), &verifiers, None).await.unwrap();
+        assert_eq!((in_another_prefix.digests_valid, in_another_prefix.files_valid), (0, 0));
+    }
 }

@@ -400,7 +400,7 @@ async fn digests_chain_every_period_and_verify_names_each_tampered_object() {
     let bucket_store = obs.bucket(&bucket).unwrap();
     let (_copy, local) = local_copy(&delivered).await;
     for store in [bucket_store.clone(), local.clone()] {
-        let report = verify_objects(store.as_ref(), None, &verifiers).await.unwrap();
+        let report = verify_objects(store.as_ref(), None, &verifiers, None).await.unwrap();
         assert!(report.is_valid(), "{:?}", report.problems);
         assert_eq!((report.files_valid, report.traces_listed, report.chains), (trace_files.len(), 41, 1));
         assert_eq!(report.digests_valid, digest_keys.len());
@@ -424,14 +424,14 @@ async fn digests_chain_every_period_and_verify_names_each_tampered_object() {
         let (_copy, local) = local_copy(&objects).await;
         reset(bucket_store.as_ref(), &objects).await;
         for store in [&bucket_store, &local] {
-            let report = verify_objects(store.as_ref(), None, &verifiers).await.unwrap();
+            let report = verify_objects(store.as_ref(), None, &verifiers, None).await.unwrap();
             assert_eq!(problems(&report), expected, "{case}");
             assert!(!report.is_valid() && report.summary().starts_with("INVALID"), "{case}");
         }
     }
     // Another key: no digest verifies.
     let stranger = [NoteVerifier::parse(&cts_ledger::NoteSigner::generate("cts").unwrap().verifier_key()).unwrap()];
-    let report = verify_objects(local.as_ref(), None, &stranger).await.unwrap();
+    let report = verify_objects(local.as_ref(), None, &stranger, None).await.unwrap();
     assert_eq!(report.problems.iter().filter(|p| matches!(p, Problem::InvalidDigest { .. })).count(), digests.len());
 }
 
@@ -485,7 +485,7 @@ async fn parquet_trackers_deliver_parquet_files_that_read_back_and_verify() {
     assert_exactly_once(&parquet_files, &expected, None);
 
     let verifiers = [NoteVerifier::parse(fixture.ledger.verifier_keys().trim()).unwrap()];
-    let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers).await.unwrap();
+    let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers, None).await.unwrap();
     assert!(report.is_valid() && report.traces_listed == 12, "{report:?}");
 }
 
@@ -525,8 +525,36 @@ async fn validation_turned_on_later_starts_at_the_next_whole_period_and_off_and_
     let gap = digests[chain_starts[1] - 1].period_ms().unwrap().1 < digests[chain_starts[1]].period_ms().unwrap().0;
     assert!(gap, "periods while validation was off have no digest");
 
-    let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers).await.unwrap();
+    let report = verify_objects(obs.bucket(&bucket).unwrap().as_ref(), None, &verifiers, None).await.unwrap();
     assert!(report.is_valid(), "{:?}", report.problems);
     assert_eq!(report.chains, 2);
     assert!(report.files_not_covered > 0 && report.files_valid > 0, "{report:?}");
+}
+
+#[tokio::test]
+async fn encrypted_files_verify_by_their_sealed_bytes_and_with_the_keyring_by_their_traces() {
+    let fixture = Fixture::new();
+    let bucket = unique_bucket("sealed-digest");
+    fixture.configure(serde_json::json!({
+        "obs_info": {"bucket_name": bucket, "file_prefix_name": "audit", "is_obs_created": true},
+        "is_support_trace_files_encryption": true, "kms_id": "audit-key", "is_support_validate": true,
+    }));
+    let keyring = Keyring::from_keys([("audit-key".to_owned(), [42; 32])]);
+    let obs = Arc::new(Obs::new(garage()).unwrap());
+    fixture.append(0, 9).await;
+    let transfer = fixture.transfer(obs.clone(), keyring.clone());
+    transfer.run_cycle(fixture.at(0)).await.unwrap();
+    assert!(transfer.run_cycle(fixture.at(30)).await.unwrap().digests_written > 0);
+
+    let verifiers = [NoteVerifier::parse(fixture.ledger.verifier_keys().trim()).unwrap()];
+    let objects = obs.bucket(&bucket).unwrap();
+    let without_key = verify_objects(objects.as_ref(), None, &verifiers, None).await.unwrap();
+    assert!(without_key.is_valid() && without_key.traces_listed == 9 && without_key.files_decrypted == 0);
+    let with_key = verify_objects(objects.as_ref(), None, &verifiers, Some(&keyring)).await.unwrap();
+    assert!(with_key.is_valid(), "{:?}", with_key.problems);
+    assert_eq!((with_key.files_decrypted, with_key.files_valid), (without_key.files_valid, without_key.files_valid));
+    let wrong = Keyring::from_keys([("audit-key".to_owned(), [41; 32])]);
+    let wrong_key = verify_objects(objects.as_ref(), None, &verifiers, Some(&wrong)).await.unwrap();
+    assert_eq!(wrong_key.problems.len(), without_key.files_valid);
+    assert!(wrong_key.problems.iter().all(|p| matches!(p, Problem::Undecryptable { .. })), "{:?}", wrong_key.problems);
 }
