@@ -1,7 +1,8 @@
 //! `cts import`: bulk-loads traces into a data directory without a running
 //! server. Files are JSON Lines (one trace per line), a JSON array of traces,
 //! or a CTS trace file (`{"traces":[...]}`), each optionally gzipped
-//! (`.gz`) and optionally encrypted as trackers deliver them (`.enc`, opened with `CTS_KEYRING`). Every trace is validated as on ingest; full records (as
+//! (`.gz`), or a Parquet trace file (`.parquet`, as trackers with `compress_type: parquet` deliver them), and
+//! optionally encrypted as trackers deliver them (`.enc`, opened with `CTS_KEYRING`). Every trace is validated as on ingest; full records (as
 //! ListTraces returns them, or as delivered to OBS) keep their `project_id`
 //! and `record_time`.
 
@@ -169,13 +170,23 @@ fn parse(document: Document, default_project: &str, record_time: i64) -> Result<
 
 /// Calls `each(position, document)` for every trace document of a file:
 /// per line for JSON Lines (`.jsonl`, `.ndjson`; a bad line is rejected
-/// alone), otherwise per top-level JSON value, where an array or a
+/// alone), per row for Parquet trace files (`.parquet`, full records),
+/// otherwise per top-level JSON value, where an array or a
 /// `{"traces":[...]}` object contributes each of its elements.
 fn for_each_document(
     path: &Path,
-    reader: impl Read,
+    mut reader: impl Read,
     mut each: impl FnMut(usize, Document) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+        let traces = cts_store::traces_from_parquet(bytes.into(), path)?;
+        for (i, trace) in traces.iter().enumerate() {
+            each(i + 1, Document::Value(serde_json::to_value(trace)?))?;
+        }
+        return Ok(());
+    }
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(reader))
     } else {
@@ -321,6 +332,28 @@ mod tests {
         assert_eq!(docs, [true]);
         let error = open_trace_file(&path, &Keyring::default(), &ProgressBar::hidden()).err().unwrap();
         assert!(format!("{error:#}").contains("no master key \"k1\""), "{error:#}");
+    }
+
+    #[test]
+    fn parquet_trace_files_are_read_as_full_records() {
+        let traces: Vec<Trace> = (0..3)
+            .map(|i| {
+                let input = json!({"trace_id": format!("6f1c2a4e-0000-4000-8000-00000000000{i}"), "trace_name": "createOrder", "service_type": "marketplace",
+                    "resource_type": "Order", "time": 1_700_000_000_000i64 + i, "user": {"name": "alice"}});
+                let input: TraceInput = serde_json::from_value(input).unwrap();
+                input.into_trace("other-project", 1_700_000_000_500).unwrap()
+            })
+            .collect();
+        let bytes = cts_store::traces_to_parquet(&traces.iter().collect::<Vec<_>>());
+        let mut read = Vec::new();
+        for_each_document(Path::new("x_CloudTrace_y.parquet"), &bytes[..], |_, document| {
+            read.push(parse(document, "default-project", 1).unwrap());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(read, traces, "project and record time kept");
+        let garbage = for_each_document(Path::new("x.parquet"), &b"PAR1 not really"[..], |_, _| Ok(()));
+        assert!(garbage.is_err());
     }
 
     #[test]

@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Run the service: the CTS v3 API, and the unsigned `/health`, `/ready` and `/metrics`.
     Serve(serve::ServeArgs),
-    /// Bulk-load JSON Lines or CTS trace files (`.json`, `.json.gz`) into a data directory.
+    /// Bulk-load JSON Lines or CTS trace files (`.json`, `.json.gz`, `.parquet`, `.enc`) into a data directory.
     Import {
         #[command(flatten)]
         settings: config::RawSettings,

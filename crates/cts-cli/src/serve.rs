@@ -47,7 +47,7 @@ pub async fn start(
     let topics = Arc::new(cts_notify::Topics::open(&config.data_dir, &config.region)?);
     let outbox = Arc::new(cts_notify::Outbox::open(&config.data_dir)?);
     let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
-        .with_ledger(ledger)
+        .with_ledger(ledger.clone())
         .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
     let mut notifier_config = cts_notify::NotifierConfig {
         insight_projects: iam.projects().into_iter().map(|project| project.id).collect(),
@@ -66,7 +66,8 @@ pub async fn start(
             ..cts_transfer::TransferConfig::new(config.transfer_interval, config.region.clone())
         };
         let mut engine = cts_transfer::Transfer::open(&config.data_dir, store.clone(), resources, obs, settings)
-            .context("opening trace file delivery")?;
+            .context("opening trace file delivery")?
+            .with_ledger(ledger);
         if let Some(stream) = &config.stream {
             engine = engine.with_stream(cts_transfer::TraceStream::new(stream.clone()));
         }

@@ -226,6 +226,11 @@ impl Ledger {
         format!("{}{project_id}", self.origin_prefix)
     }
 
+    /// The signing key, for other signed notes made with the ledger's key (trace file digests).
+    pub fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
     /// The verifier keys, one per line (newline-terminated), the current one last.
     pub fn verifier_keys(&self) -> String {
         self.verifier_keys.iter().map(|key| format!("{key}\n")).collect()

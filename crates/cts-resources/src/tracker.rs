@@ -167,6 +167,8 @@ impl Default for ObsInfo {
 pub enum CompressType {
     Gzip,
     Json,
+    /// A cts extension: Parquet trace files (zstd), for DuckDB, Spark or pandas.
+    Parquet,
 }
 
 /// The bucket a data tracker watches and the operations it records.
@@ -335,7 +337,8 @@ impl ObsInfoRequest {
             obs_info.compress_type = match compress_type.as_str() {
                 "gzip" => CompressType::Gzip,
                 "json" => CompressType::Json,
-                _ => return Err(ResourceError::invalid("obs_info.compress_type", "must be gzip or json")),
+                "parquet" => CompressType::Parquet,
+                _ => return Err(ResourceError::invalid("obs_info.compress_type", "must be gzip, json or parquet")),
             };
         }
         if let Some(sort) = self.is_sort_by_service {

@@ -92,6 +92,35 @@ pub(crate) fn write_segment(path: &Path, traces: &[&Trace], generation: u64) -> 
         (meta_keys::MAX_TIME, max_time.to_string()),
         (meta_keys::SORT_ORDER, "time ASC, trace_id ASC".to_owned()),
     ];
+    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    let file = write_rows(file, &metadata, traces).map_err(|e| StoreError::parquet(path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(path, e))
+}
+
+/// `traces` (sorted by (time, trace_id)) as a Parquet file of the segment schema, written as segments are (zstd
+/// pages): what trackers deliver when they ask for Parquet trace files.
+pub fn traces_to_parquet(traces: &[&Trace]) -> Vec<u8> {
+    let metadata = [
+        (meta_keys::FORMAT_VERSION, FORMAT_VERSION.to_owned()),
+        (meta_keys::TRACE_COUNT, traces.len().to_string()),
+        (meta_keys::SORT_ORDER, "time ASC, trace_id ASC".to_owned()),
+    ];
+    write_rows(Vec::new(), &metadata, traces).expect("writing Parquet to memory")
+}
+
+/// The traces of a Parquet file of the segment schema (a Parquet trace file, or a segment), in row order;
+/// `origin` names it in errors.
+pub fn traces_from_parquet(bytes: Bytes, origin: &Path) -> Result<Vec<Trace>, StoreError> {
+    let metadata = load_metadata(&bytes, origin)?;
+    decode_rows(bytes, metadata, origin)
+}
+
+/// Writes `traces` with the segment writer settings and key-value `metadata` to `out`.
+fn write_rows<W: std::io::Write + Send>(
+    out: W,
+    metadata: &[(&str, String)],
+    traces: &[&Trace],
+) -> Result<W, parquet::errors::ParquetError> {
     let sorting = [TIME_COLUMN, TRACE_ID_COLUMN].map(|index| SortingColumn {
         column_idx: index as i32,
         descending: false,
@@ -104,7 +133,9 @@ pub(crate) fn write_segment(path: &Path, traces: &[&Trace], generation: u64) -> 
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(sorting.to_vec()))
-        .set_key_value_metadata(Some(metadata.into_iter().map(|(k, v)| KeyValue::new(k.to_owned(), v)).collect()));
+        .set_key_value_metadata(Some(
+            metadata.iter().map(|(key, value)| KeyValue::new((*key).to_owned(), value.clone())).collect(),
+        ));
     for column in COLUMNS {
         let path = ColumnPath::from(column.name);
         properties = match column.access {
@@ -118,15 +149,12 @@ pub(crate) fn write_segment(path: &Path, traces: &[&Trace], generation: u64) -> 
             Access::Bool { .. } | Access::Text { storage: Storage::Plain, .. } => properties,
         };
     }
-    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema(), Some(properties.build())).map_err(|e| StoreError::parquet(path, e))?;
+    let mut writer = ArrowWriter::try_new(out, schema(), Some(properties.build()))?;
     let mut batches = BatchBuilder::new();
     for chunk in traces.chunks(BATCH_ROWS) {
-        writer.write(&batches.build(chunk)).map_err(|e| StoreError::parquet(path, e))?;
+        writer.write(&batches.build(chunk))?;
     }
-    let file = writer.into_inner().map_err(|e| StoreError::parquet(path, e))?;
-    file.sync_all().map_err(|e| StoreError::io(path, e))
+    writer.into_inner()
 }
 
 /// Builds the record batches of a segment. Rows are appended one trace at a time to every column's
@@ -265,18 +293,33 @@ fn open_parquet(path: &Path) -> Result<(SegmentFile, ArrowReaderMetadata), Store
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
     let file = SegmentFile { file: Arc::new(file), len };
+    let metadata = load_metadata(&file, path)?;
+    Ok((file, metadata))
+}
+
+/// Reads a Parquet file's metadata, checking its schema is the segment schema.
+fn load_metadata(reader: &impl ChunkReader, path: &Path) -> Result<ArrowReaderMetadata, StoreError> {
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
-    let metadata = ArrowReaderMetadata::load(&file, options).map_err(|e| StoreError::parquet(path, e))?;
+    let metadata = ArrowReaderMetadata::load(reader, options).map_err(|e| StoreError::parquet(path, e))?;
     if metadata.schema().fields() != schema().fields() {
         return Err(StoreError::corrupt(path, "the file's schema is not the segment schema"));
     }
-    Ok((file, metadata))
+    Ok(metadata)
 }
 
 /// Every row of a segment's Parquet file, in row order (rebuilding a sidecar, tests).
 pub(crate) fn read_parquet_traces(path: &Path) -> Result<Vec<Trace>, StoreError> {
     let (file, metadata) = open_parquet(path)?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+    decode_rows(file, metadata, path)
+}
+
+/// Every row of a Parquet file of the segment schema as traces.
+fn decode_rows(
+    reader: impl ChunkReader + 'static,
+    metadata: ArrowReaderMetadata,
+    path: &Path,
+) -> Result<Vec<Trace>, StoreError> {
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, metadata)
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| StoreError::parquet(path, e))?;

@@ -2,8 +2,10 @@
 //!
 //! Per tracker id: for trace files, the start of the next window to deliver and a fingerprint of each recently
 //! delivered window (to notice traces that arrive late); for the SIEM stream, the start of the next window to
-//! send. A cursor moves only after what it covers has been written.
+//! send; for trackers with `is_support_validate`, where their digest chain stands (see [`DigestCursor`]). A
+//! cursor moves only after what it covers has been written.
 
+use crate::digest::{DigestLink, FileRecord};
 use crate::error::TransferError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +44,21 @@ pub struct FileCursor {
     pub next_window_ms: i64,
     /// Recently delivered windows (by start), checked again for late traces.
     pub delivered: BTreeMap<i64, Fingerprint>,
+    /// The digest chain, while the tracker has `is_support_validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestCursor>,
+}
+
+/// Where a tracker's digest chain stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestCursor {
+    /// The start of the next period to digest: periods starting before it have their digest written.
+    pub next_period_ms: i64,
+    /// The last digest written (the chain head the next one links to); `None` before the first.
+    pub head: Option<DigestLink>,
+    /// The files (as last written) of each delivered window not yet digested, by window start; empty windows
+    /// have no entry.
+    pub files: BTreeMap<i64, Vec<FileRecord>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -140,7 +157,13 @@ mod tests {
     fn cursors_survive_reopening_and_deleted_trackers_are_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let store = CursorStore::open(dir.path()).unwrap();
-        let cursor = FileCursor { next_window_ms: 600, delivered: [(300, Fingerprint::of(["x"]))].into() };
+        let digest = DigestCursor {
+            next_period_ms: 0,
+            head: Some(DigestLink { key: "d0".into(), sha256: "00".into() }),
+            files: [(300, vec![FileRecord { key: "f".into(), sha256: "11".into(), trace_count: 1 }])].into(),
+        };
+        let cursor =
+            FileCursor { next_window_ms: 600, delivered: [(300, Fingerprint::of(["x"]))].into(), digest: Some(digest) };
         store.set_files("t1", cursor.clone()).unwrap();
         store.set_files("t2", FileCursor::default()).unwrap();
         store.set_stream("t1", 900).unwrap();

@@ -5,13 +5,21 @@
 //! Exactly once: a window's files have deterministic names (see [`crate::layout`]) and the cursor moves only
 //! after they are written, so a cycle cut short (outage, crash, restart) is redone by overwriting the same
 //! objects; a late trace makes its window's files be rewritten whole, still under the same names.
+//!
+//! Digests (trackers with `is_support_validate`): each delivered window's files are remembered in the cursor;
+//! once every window of a digest period is delivered and past the late-trace lookback, the period's digest is
+//! written (a deterministic name, so a retry overwrites it) and then the chain head in the cursor moves.
 
-use crate::cursor::{CursorStore, FileCursor, Fingerprint};
+use crate::cursor::{CursorStore, DigestCursor, FileCursor, Fingerprint};
+use crate::digest::{
+    digest_time, sha256_hex, Digest, DigestCheckpoint, DigestLink, DigestTracker, FileRecord, DIGEST_VERSION,
+};
 use crate::envelope::Keyring;
 use crate::error::TransferError;
-use crate::layout::{file_day, Encoding, FileName, Window};
+use crate::layout::{file_day, DigestName, Encoding, FileName, Window};
 use crate::stream::TraceStream;
 use crate::trace_file::{build_files, FileShape};
+use cts_ledger::Ledger;
 use cts_model::Trace;
 use cts_obs::{BucketCheck, Obs};
 use cts_resources::tracker::{delivery_detail, CompressType, ObsInfo};
@@ -45,11 +53,14 @@ pub struct TransferConfig {
     pub max_file_bytes: usize,
     /// Master keys for trackers with trace file encryption (`CTS_KEYRING`).
     pub keyring: Keyring,
+    /// The period each digest covers (aligned to the Unix epoch); a digest lists the files of the windows that
+    /// start in it.
+    pub digest_period: Duration,
 }
 
 impl TransferConfig {
     /// Defaults: windows settle for a fifth of the interval (at most a minute), late traces are looked for over
-    /// the last hour (at least two windows), files hold up to 50 MiB of JSON, no master keys.
+    /// the last hour (at least two windows), files hold up to 50 MiB of JSON, no master keys, hourly digests.
     pub fn new(interval: Duration, region: impl Into<String>) -> TransferConfig {
         TransferConfig {
             interval,
@@ -58,6 +69,7 @@ impl TransferConfig {
             late_lookback: Duration::from_secs(3600).max(interval * 2),
             max_file_bytes: 50 << 20,
             keyring: Keyring::default(),
+            digest_period: Duration::from_secs(3600),
         }
     }
 }
@@ -79,6 +91,7 @@ pub struct CycleReport {
     pub traces_streamed: usize,
     /// Trackers whose stream stopped at a sink that failed (retried next cycle).
     pub streams_failed: usize,
+    pub digests_written: usize,
 }
 
 impl CycleReport {
@@ -92,6 +105,7 @@ impl CycleReport {
         self.windows_streamed += other.windows_streamed;
         self.traces_streamed += other.traces_streamed;
         self.streams_failed += other.streams_failed;
+        self.digests_written += other.digests_written;
     }
 }
 
@@ -110,6 +124,8 @@ pub struct Transfer {
     cursors: CursorStore,
     config: TransferConfig,
     stream: Option<TraceStream>,
+    /// Signs digests and provides their checkpoints; without it trackers get no digests.
+    ledger: Option<Arc<Ledger>>,
     /// When each tracker's expired files were last looked for (in memory: a restart looks again).
     expiry_runs: std::sync::Mutex<HashMap<String, i64>>,
 }
@@ -130,6 +146,7 @@ impl Transfer {
             cursors: CursorStore::open(data_dir)?,
             config,
             stream: None,
+            ledger: None,
             expiry_runs: Default::default(),
         })
     }
@@ -137,6 +154,11 @@ impl Transfer {
     /// Also streams the traces of trackers with `is_lts_enabled`.
     pub fn with_stream(self, stream: TraceStream) -> Transfer {
         Transfer { stream: Some(stream), ..self }
+    }
+
+    /// Writes the digests of trackers with `is_support_validate`, signed with the ledger's key.
+    pub fn with_ledger(self, ledger: Arc<Ledger>) -> Transfer {
+        Transfer { ledger: Some(ledger), ..self }
     }
 
     /// Runs a cycle every interval, forever (abort the task to stop: the next start redoes what was cut short).
@@ -202,15 +224,16 @@ impl Transfer {
     async fn deliver(&self, tracker: &Tracker, obs_info: &ObsInfo, now_ms: i64) -> Result<CycleReport, DeliveryError> {
         let length = window_length(&self.config);
         // A tracker starts at the window of the first cycle that sees it, delivered or not.
-        let mut cursor = match self.cursors.files(&tracker.id) {
-            Some(cursor) => cursor,
+        let (mut cursor, fresh) = match self.cursors.files(&tracker.id) {
+            Some(cursor) => (cursor, false),
             None => {
                 let start =
                     FileCursor { next_window_ms: Window::containing(now_ms, length).start_ms, ..Default::default() };
                 self.cursors.set_files(&tracker.id, start.clone())?;
-                start
+                (start, true)
             }
         };
+        self.start_or_stop_digests(tracker, &mut cursor, fresh)?;
         let bucket = obs_info.bucket_name.as_deref().expect("delivers_files checked the bucket");
         self.ensure_bucket(bucket, obs_info.is_obs_created).await?;
         let kms_id = encryption_key(tracker);
@@ -237,8 +260,9 @@ impl Transfer {
             if now != fingerprint {
                 let written = writer.write(window, traces).await?;
                 report.windows_rewritten += 1;
-                report.files_written += written.0;
-                report.traces_written += written.1;
+                report.files_written += written.files.len();
+                report.traces_written += written.traces;
+                remember_files(&mut cursor, window, written.files);
                 cursor.delivered.insert(start, now);
                 self.cursors.set_files(&tracker.id, cursor.clone())?;
             }
@@ -253,20 +277,102 @@ impl Transfer {
             let fingerprint = Fingerprint::of(traces.iter().map(|t| t.trace_id.as_str()));
             let written = writer.write(window, traces).await?;
             report.windows_delivered += 1;
-            report.files_written += written.0;
-            report.traces_written += written.1;
+            report.files_written += written.files.len();
+            report.traces_written += written.traces;
             cursor.next_window_ms = window.end_ms;
             if window.start_ms >= now_ms - lookback {
                 cursor.delivered.insert(window.start_ms, fingerprint);
             }
             // Empty windows are remembered with the next write: redoing one writes nothing.
-            if written.0 > 0 {
+            if !written.files.is_empty() {
+                remember_files(&mut cursor, window, written.files);
                 self.cursors.set_files(&tracker.id, cursor.clone())?;
             }
+            report.digests_written += self.write_due_digests(&writer, &mut cursor, now_ms).await?;
         }
+        report.digests_written += self.write_due_digests(&writer, &mut cursor, now_ms).await?;
         self.cursors.set_files(&tracker.id, cursor)?;
         report.files_expired = self.expire(tracker, obs_info, &objects, now_ms).await?;
         Ok(report)
+    }
+
+    /// Starts the digest chain of a tracker that asks for validation (with the period of its first window when
+    /// the tracker is new, else with the next whole period: earlier windows' files were not remembered), and
+    /// forgets it when the tracker no longer asks (asking again starts a new chain).
+    fn start_or_stop_digests(
+        &self,
+        tracker: &Tracker,
+        cursor: &mut FileCursor,
+        fresh: bool,
+    ) -> Result<(), TransferError> {
+        let validates = tracker.is_support_validate == Some(true);
+        if validates && self.ledger.is_none() {
+            tracing::warn!(tracker = %tracker.tracker_name, "is_support_validate without a ledger: no digests");
+        }
+        match (validates && self.ledger.is_some(), cursor.digest.is_some()) {
+            (true, false) => {
+                let period = Window::containing(cursor.next_window_ms, digest_period(&self.config));
+                let next_period_ms =
+                    if fresh || period.start_ms == cursor.next_window_ms { period.start_ms } else { period.end_ms };
+                cursor.digest = Some(DigestCursor { next_period_ms, ..DigestCursor::default() });
+            }
+            (false, true) => cursor.digest = None,
+            _ => return Ok(()),
+        }
+        self.cursors.set_files(&tracker.id, cursor.clone())
+    }
+
+    /// Writes the digest of every period whose windows are all delivered and past the late-trace lookback (their
+    /// files are final), oldest first, moving the chain head after each; returns how many.
+    async fn write_due_digests(
+        &self,
+        writer: &WindowWriter<'_>,
+        cursor: &mut FileCursor,
+        now_ms: i64,
+    ) -> Result<usize, DeliveryError> {
+        let Some(ledger) = &self.ledger else { return Ok(0) };
+        let tracker = writer.tracker;
+        let final_before = now_ms - self.config.late_lookback.as_millis() as i64;
+        let mut written = 0;
+        while let Some(chain) = &cursor.digest {
+            let period = Window::starting_at(chain.next_period_ms, digest_period(&self.config));
+            if period.end_ms > cursor.next_window_ms || period.end_ms > final_before {
+                break;
+            }
+            let files =
+                chain.files.range(period.start_ms..period.end_ms).flat_map(|(_, files)| files.clone()).collect();
+            let digest = Digest {
+                version: DIGEST_VERSION,
+                digest_start_time: digest_time(period.start_ms),
+                digest_end_time: digest_time(period.end_ms),
+                region: self.config.region.clone(),
+                tracker: DigestTracker {
+                    id: tracker.id.clone(),
+                    name: tracker.tracker_name.clone(),
+                    project_id: tracker.project_id.clone(),
+                },
+                files,
+                previous_digest: chain.head.clone(),
+                checkpoint: latest_checkpoint(ledger, &tracker.project_id).await?,
+            };
+            let name = DigestName {
+                region: &self.config.region,
+                tracker_name: &tracker.tracker_name,
+                file_prefix: &writer.obs_info.file_prefix_name,
+                period_start_ms: period.start_ms,
+            };
+            let key = name.object_path();
+            let bytes = digest.seal(ledger.signer());
+            let head = DigestLink { key: key.clone(), sha256: sha256_hex(&bytes) };
+            writer.put(&key, bytes).await?;
+            let chain = cursor.digest.as_mut().expect("checked above");
+            chain.head = Some(head);
+            chain.next_period_ms = period.end_ms;
+            chain.files = chain.files.split_off(&period.end_ms);
+            self.cursors.set_files(&tracker.id, cursor.clone())?;
+            written += 1;
+        }
+        Ok(written)
     }
 
     /// `bucket_lifecycle`: deletes the tracker's files of days more than that many days before `now_ms`'s, at most
@@ -396,20 +502,22 @@ struct WindowWriter<'a> {
 }
 
 impl WindowWriter<'_> {
-    /// Writes the window's files (none for an empty window); returns how many files and traces.
-    async fn write(&self, window: Window, traces: Vec<Trace>) -> Result<(usize, usize), DeliveryError> {
+    /// Writes the window's files (none for an empty window).
+    async fn write(&self, window: Window, traces: Vec<Trace>) -> Result<Written, DeliveryError> {
         let config = &self.transfer.config;
         let shape = FileShape {
             sort_by_service: self.obs_info.is_sort_by_service,
             encoding: match self.obs_info.compress_type {
                 CompressType::Gzip => Encoding::Gzip,
                 CompressType::Json => Encoding::Json,
+                CompressType::Parquet => Encoding::Parquet,
             },
             max_file_bytes: config.max_file_bytes,
         };
-        let trace_count = traces.len();
+        let traces_written = traces.len();
         let files =
             tokio::task::spawn_blocking(move || build_files(traces, shape)).await.map_err(TransferError::from)?;
+        let mut records = Vec::with_capacity(files.len());
         for file in &files {
             let name = FileName {
                 region: &config.region,
@@ -429,14 +537,59 @@ impl WindowWriter<'_> {
                     .map_err(|e| destination(delivery_detail::KMS_KEY_ERROR, e))?,
                 None => file.body.clone(),
             };
-            let path = ObjectPath::from(name.object_path());
-            self.objects
-                .put(&path, body.into())
-                .await
-                .map_err(|e| destination(delivery_detail::BUCKET_POLICY_ERROR, format!("writing {path}: {e}")))?;
+            let key = name.object_path();
+            let record = FileRecord { sha256: sha256_hex(&body), key, trace_count: file.trace_ids.len() };
+            self.put(&record.key, body).await?;
+            records.push(record);
         }
-        Ok((files.len(), trace_count))
+        Ok(Written { files: records, traces: traces_written })
     }
+
+    /// Writes one object.
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), DeliveryError> {
+        let path = ObjectPath::from(key);
+        self.objects
+            .put(&path, body.into())
+            .await
+            .map_err(|e| destination(delivery_detail::BUCKET_POLICY_ERROR, format!("writing {path}: {e}")))?;
+        Ok(())
+    }
+}
+
+/// What a window's write wrote.
+struct Written {
+    /// Its files as a digest lists them.
+    files: Vec<FileRecord>,
+    traces: usize,
+}
+
+/// Remembers a window's files (as last written) for the digest of its period, when the tracker has digests and
+/// that period is still to be digested.
+fn remember_files(cursor: &mut FileCursor, window: Window, files: Vec<FileRecord>) {
+    let Some(chain) = cursor.digest.as_mut().filter(|chain| window.start_ms >= chain.next_period_ms) else { return };
+    if files.is_empty() {
+        chain.files.remove(&window.start_ms);
+    } else {
+        chain.files.insert(window.start_ms, files);
+    }
+}
+
+/// The project's latest signed checkpoint, after signing one over every trace acknowledged so far (so it covers
+/// the traces of the files just digested); `None` when the project has no log yet.
+async fn latest_checkpoint(ledger: &Arc<Ledger>, project_id: &str) -> Result<Option<DigestCheckpoint>, TransferError> {
+    let (ledger, project_id) = (ledger.clone(), project_id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        ledger.checkpoint_all()?;
+        match ledger.latest_checkpoint(&project_id) {
+            Ok(note) => {
+                let tree_size = cts_ledger::Checkpoint::parse_body(&note)?.size;
+                Ok(Some(DigestCheckpoint { note, tree_size }))
+            }
+            Err(cts_ledger::LedgerError::UnknownProject(_)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    })
+    .await?
 }
 
 enum DeliveryError {
@@ -476,4 +629,8 @@ fn encryption_key(tracker: &Tracker) -> Option<&str> {
 
 pub(crate) fn window_length(config: &TransferConfig) -> i64 {
     (config.interval.as_millis() as i64).max(1)
+}
+
+fn digest_period(config: &TransferConfig) -> i64 {
+    (config.digest_period.as_millis() as i64).max(1)
 }

@@ -84,6 +84,11 @@ impl Keyring {
         Keyring { keys: keys.into_iter().collect() }
     }
 
+    /// No keys: no keyring was configured.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     pub fn contains(&self, kms_id: &str) -> bool {
         self.keys.contains_key(kms_id)
     }

@@ -12,6 +12,8 @@ pub enum TransferError {
     Store(#[from] cts_store::StoreError),
     #[error("updating the tracker's status: {0}")]
     Resources(#[from] cts_resources::ResourceError),
+    #[error("signing a digest: {0}")]
+    Ledger(#[from] cts_ledger::LedgerError),
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

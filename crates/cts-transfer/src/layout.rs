@@ -33,6 +33,9 @@ pub enum Encoding {
     Gzip,
     /// `{"traces":[...]}`: `.json`.
     Json,
+    /// A Parquet file of the store's segment schema, zstd pages (`compress_type: parquet`, a cts extension):
+    /// `.parquet`.
+    Parquet,
 }
 
 impl Encoding {
@@ -40,6 +43,7 @@ impl Encoding {
         match self {
             Encoding::Gzip => ".json.gz",
             Encoding::Json => ".json",
+            Encoding::Parquet => ".parquet",
         }
     }
 }
@@ -113,6 +117,73 @@ impl FileName<'_> {
     }
 }
 
+/// The directory of a tracker's digests, under its day directories (one stream per tracker, whatever its
+/// services: see `LAYOUT.md`).
+pub const DIGEST_DIRECTORY: &str = "Digest/CTS";
+
+/// Everything a digest's object name depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestName<'a> {
+    pub region: &'a str,
+    pub tracker_name: &'a str,
+    /// The tracker's `file_prefix_name` (may be empty).
+    pub file_prefix: &'a str,
+    /// The start of the digest period.
+    pub period_start_ms: i64,
+}
+
+impl DigestName<'_> {
+    /// `CloudTraces/{region}/{YYYY}/{M}/{D}/{tracker}/Digest/CTS/{prefix}_CloudTrace-Digest_{region}_{YYYY-MM-DD}T{hh-mm-ss}Z.json.gz`,
+    /// the dates those of the period's start in UTC.
+    pub fn object_path(&self) -> String {
+        let start = utc(self.period_start_ms);
+        let prefix = if self.file_prefix.is_empty() { String::new() } else { format!("{}_", self.file_prefix) };
+        format!(
+            "CloudTraces/{region}/{}/{}/{}/{}/{DIGEST_DIRECTORY}/{prefix}CloudTrace-Digest_{region}_{}Z.json.gz",
+            start.year(),
+            start.month(),
+            start.day(),
+            self.tracker_name,
+            start.format("%Y-%m-%dT%H-%M-%S"),
+            region = self.region,
+        )
+    }
+}
+
+/// What an object key under `CloudTraces/` says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey {
+    pub region: String,
+    pub day: chrono::NaiveDate,
+    pub tracker_name: String,
+    /// Whether it is in the tracker's digest directory.
+    pub is_digest: bool,
+    /// The time in the file name (a trace file's window start, a digest's period start), when it has one.
+    pub time_ms: Option<i64>,
+}
+
+impl ObjectKey {
+    /// Parses `[...prefix/]CloudTraces/{region}/{YYYY}/{M}/{D}/{tracker}/...`; `None` for any other key.
+    pub fn parse(key: &str) -> Option<ObjectKey> {
+        let start = if key.starts_with("CloudTraces/") { 0 } else { key.find("/CloudTraces/")? + 1 };
+        let mut parts = key[start..].split('/').skip(1);
+        let region = parts.next()?.to_owned();
+        let (year, month, day) =
+            (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+        let day = chrono::NaiveDate::from_ymd_opt(year, month, day)?;
+        let tracker_name = parts.next()?.to_owned();
+        let rest: Vec<&str> = parts.collect();
+        let file = rest.last()?;
+        let is_digest = rest.len() == 3 && rest[..2].join("/") == DIGEST_DIRECTORY;
+        let time_ms = file.rfind(&format!("_{region}_")).and_then(|at| {
+            let stamp = file.get(at + region.len() + 2..at + region.len() + 2 + 20)?;
+            let time = chrono::NaiveDateTime::parse_from_str(stamp.strip_suffix('Z')?, "%Y-%m-%dT%H-%M-%S").ok()?;
+            Some(time.and_utc().timestamp_millis())
+        });
+        Some(ObjectKey { region, day, tracker_name, is_digest, time_ms })
+    }
+}
+
 /// The UTC day of a trace file of `tracker_name` (from its `{YYYY}/{M}/{D}` directories); `None` for any other
 /// object.
 pub fn file_day(path: &str, region: &str, tracker_name: &str) -> Option<chrono::NaiveDate> {
@@ -133,7 +204,7 @@ fn utc(time_ms: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
-    fn name(service: Option<&'static str>, prefix: &'static str, part: usize) -> FileName<'static> {
+    fn name_of(service: Option<&'static str>, prefix: &'static str, part: usize) -> FileName<'static> {
         FileName {
             region: "ap-southeast-3",
             tracker_id: "0b4c6c27-0b1f-4cc1-9f7e-2f2b1c1f3f10",
@@ -158,7 +229,7 @@ mod tests {
 
     #[test]
     fn object_paths_follow_the_cts_layout() {
-        let path = name(Some("marketplace"), "audit", 0).object_path();
+        let path = name_of(Some("marketplace"), "audit", 0).object_path();
         let (directory, file) = path.rsplit_once('/').unwrap();
         assert_eq!(directory, "CloudTraces/ap-southeast-3/2026/11/4/system/marketplace");
         let fixed = "audit_CloudTrace_ap-southeast-3_2026-11-04T09-05-00Z_";
@@ -166,15 +237,15 @@ mod tests {
         let suffix = &file[fixed.len()..file.len() - ".json.gz".len()];
         assert!(suffix.len() == 16 && suffix.bytes().all(|b| b.is_ascii_hexdigit()), "{suffix}");
 
-        let unsorted = name(None, "", 0).object_path();
+        let unsorted = name_of(None, "", 0).object_path();
         assert!(unsorted.starts_with("CloudTraces/ap-southeast-3/2026/11/4/system/CloudTrace_ap-southeast-3_"));
-        let encrypted = FileName { encrypted: true, encoding: Encoding::Json, ..name(None, "", 0) }.object_path();
+        let encrypted = FileName { encrypted: true, encoding: Encoding::Json, ..name_of(None, "", 0) }.object_path();
         assert!(encrypted.ends_with(".json.enc"), "{encrypted}");
     }
 
     #[test]
     fn file_days_are_read_from_a_trackers_paths_only() {
-        let path = name(Some("marketplace"), "p", 0).object_path();
+        let path = name_of(Some("marketplace"), "p", 0).object_path();
         assert_eq!(file_day(&path, "ap-southeast-3", "system"), chrono::NaiveDate::from_ymd_opt(2026, 11, 4));
         assert_eq!(file_day(&path, "ap-southeast-3", "other"), None);
         assert_eq!(file_day(&path, "eu-west-0", "system"), None);
@@ -183,12 +254,46 @@ mod tests {
     }
 
     #[test]
+    fn digest_names_follow_the_layout_and_parse_back() {
+        let name = DigestName {
+            region: "ap-southeast-3",
+            tracker_name: "system",
+            file_prefix: "audit",
+            period_start_ms: 1_793_782_800_000,
+        };
+        let path = name.object_path();
+        assert_eq!(
+            path,
+            "CloudTraces/ap-southeast-3/2026/11/4/system/Digest/CTS/audit_CloudTrace-Digest_ap-southeast-3_2026-11-04T09-00-00Z.json.gz"
+        );
+        let parsed = ObjectKey::parse(&path).unwrap();
+        assert_eq!((parsed.is_digest, parsed.time_ms), (true, Some(1_793_782_800_000)));
+        let unprefixed = DigestName { file_prefix: "", ..name }.object_path();
+        assert!(unprefixed.contains("/Digest/CTS/CloudTrace-Digest_"), "{unprefixed}");
+
+        let file = name_of(Some("CTS"), "audit", 0).object_path();
+        let parsed = ObjectKey::parse(&format!("copy/{file}")).unwrap();
+        let expected = ObjectKey {
+            region: "ap-southeast-3".into(),
+            day: chrono::NaiveDate::from_ymd_opt(2026, 11, 4).unwrap(),
+            tracker_name: "system".into(),
+            is_digest: false,
+            time_ms: Some(1_793_783_100_000),
+        };
+        assert_eq!(parsed, expected, "a trace file in a service directory named like the digest service");
+        let stray = ObjectKey::parse("CloudTraces/ap-southeast-3/2026/11/4/system/CTS/evil.json").unwrap();
+        assert_eq!((stray.is_digest, stray.time_ms), (false, None));
+        assert_eq!(ObjectKey::parse("CloudTraces/ap-southeast-3/2026/11/x/system/a"), None);
+        assert_eq!(ObjectKey::parse("elsewhere/a.json"), None);
+    }
+
+    #[test]
     fn names_are_deterministic_and_distinct_per_service_part_window_and_tracker() {
-        let base = name(Some("marketplace"), "p", 0);
-        assert_eq!(base.object_path(), name(Some("marketplace"), "p", 0).object_path(), "a retry overwrites");
+        let base = name_of(Some("marketplace"), "p", 0);
+        assert_eq!(base.object_path(), name_of(Some("marketplace"), "p", 0).object_path(), "a retry overwrites");
         let others = [
-            name(Some("CTS"), "p", 0),
-            name(Some("marketplace"), "p", 1),
+            name_of(Some("CTS"), "p", 0),
+            name_of(Some("marketplace"), "p", 1),
             FileName { window: Window::starting_at(base.window.end_ms, 300_000), ..base },
             FileName { tracker_id: "another-tracker-with-the-same-name", ..base },
         ];

@@ -5,8 +5,12 @@
 //! - [`trace_file`]: a window's traces cut into files (per service, split when large), gzip or plain JSON.
 //! - [`envelope`]: envelope encryption (AES-256-GCM data keys wrapped by master keys from a [`Keyring`]).
 //! - [`cursor`]: the durable per-tracker cursors.
+//! - [`digest`]: the hourly, chained digest files signed with the ledger's key (trackers with
+//!   `is_support_validate`).
 //! - [`stream`]: traces as RFC 5424 syslog messages over TCP and/or JSON lines over HTTP, for trackers with
 //!   `is_lts_enabled`.
+//! - [`verify`]: checks a bucket (or a downloaded copy) against its digests: files altered, missing, added,
+//!   digests invalid, chains broken (`cts verify --bucket` / `--dir`).
 //! - [`Transfer`] (`engine`): the cycle that delivers, rewrites windows that gained late traces and sets each
 //!   tracker's status (`error` with `bucketPolicyError` / `noBucket` / `kmsKeyError` while it cannot deliver).
 //!
@@ -14,12 +18,14 @@
 //! `cts-store`, the object store from `cts-obs`.
 
 pub mod cursor;
+pub mod digest;
 mod engine;
 pub mod envelope;
 mod error;
 pub mod layout;
 pub mod stream;
 pub mod trace_file;
+pub mod verify;
 
 pub use engine::{CycleReport, Transfer, TransferConfig};
 pub use envelope::{EnvelopeError, Keyring};

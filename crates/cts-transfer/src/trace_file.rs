@@ -1,6 +1,6 @@
 //! The content of trace files: a window's traces grouped by service (when the tracker sorts by service),
 //! ordered by (time, trace_id), split into parts of at most `max_file_bytes` of JSON, each part encoded as
-//! `{"traces":[...]}` (gzip-compressed or plain).
+//! `{"traces":[...]}` (gzip-compressed or plain) or as Parquet (the store's segment schema, zstd).
 //!
 //! The same traces always give the same parts, so a retried window rewrites exactly the files it wrote before;
 //! a window that gained late traces gives at least as many parts, so rewriting it leaves no stale part behind.
@@ -51,12 +51,12 @@ pub fn build_files(mut traces: Vec<Trace>, shape: FileShape) -> Vec<TraceFile> {
             if let Some(done) = current.take() {
                 files.push(done.finish(shape.encoding));
             }
-            current = Some(OpenPart { service: group, part, documents: Vec::new(), trace_ids: Vec::new(), bytes: 0 });
+            current = Some(OpenPart { service: group, part, traces: Vec::new(), documents: Vec::new(), bytes: 0 });
         }
         let open = current.as_mut().expect("a part is open");
         open.bytes += json.len();
         open.documents.push(json);
-        open.trace_ids.push(trace.trace_id.clone());
+        open.traces.push(trace);
     }
     if let Some(done) = current {
         files.push(done.finish(shape.encoding));
@@ -64,36 +64,54 @@ pub fn build_files(mut traces: Vec<Trace>, shape: FileShape) -> Vec<TraceFile> {
     files
 }
 
-/// The part being filled: its traces as JSON documents.
-struct OpenPart {
+/// The part being filled: its traces, and each as a JSON document.
+struct OpenPart<'a> {
     service: Option<String>,
     part: usize,
+    traces: Vec<&'a Trace>,
     documents: Vec<String>,
-    trace_ids: Vec<String>,
     bytes: usize,
 }
 
-impl OpenPart {
+impl OpenPart<'_> {
     fn finish(self, encoding: Encoding) -> TraceFile {
-        let json = format!("{{\"traces\":[{}]}}", self.documents.join(","));
+        let json = || format!("{{\"traces\":[{}]}}", self.documents.join(","));
         let body = match encoding {
-            Encoding::Json => json.into_bytes(),
+            Encoding::Json => json().into_bytes(),
+            Encoding::Parquet => cts_store::traces_to_parquet(&self.traces),
             Encoding::Gzip => {
                 // The gzip header's time stays 0: the same traces give the same bytes.
                 let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-                encoder.write_all(json.as_bytes()).expect("writing to memory");
+                encoder.write_all(json().as_bytes()).expect("writing to memory");
                 encoder.finish().expect("writing to memory")
             }
         };
-        TraceFile { service: self.service, part: self.part, body, trace_ids: self.trace_ids }
+        let trace_ids = self.traces.iter().map(|trace| trace.trace_id.clone()).collect();
+        TraceFile { service: self.service, part: self.part, body, trace_ids }
     }
 }
 
-/// The traces of a trace file's bytes (gzip or plain), as [`build_files`] wrote them.
-pub fn read_traces(body: &[u8]) -> Result<Vec<Trace>, serde_json::Error> {
+/// Why a trace file's bytes do not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not a JSON trace file: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("not a Parquet trace file: {0}")]
+    Parquet(#[from] cts_store::StoreError),
+}
+
+/// The magic bytes a Parquet file starts with.
+const PARQUET_MAGIC: &[u8] = b"PAR1";
+
+/// The traces of a trace file's bytes (gzip, plain JSON or Parquet), as [`build_files`] wrote them.
+pub fn read_traces(body: &[u8]) -> Result<Vec<Trace>, ReadError> {
     #[derive(serde::Deserialize)]
     struct File {
         traces: Vec<Trace>,
+    }
+    if body.starts_with(PARQUET_MAGIC) {
+        let origin = std::path::Path::new("<parquet trace file>");
+        return Ok(cts_store::traces_from_parquet(bytes::Bytes::copy_from_slice(body), origin)?);
     }
     let json = if body.starts_with(&[0x1f, 0x8b]) {
         let mut text = Vec::new();
@@ -135,6 +153,11 @@ mod tests {
             [(Some("CTS"), 0, vec!["a".to_owned()]), (Some("marketplace"), 0, vec!["b".into(), "c".into()])]
         );
         assert_eq!(read_traces(&files[1].body).unwrap(), [traces[2].clone(), traces[0].clone()]);
+
+        let parquet = build_files(traces.clone(), FileShape { encoding: Encoding::Parquet, ..SHAPE });
+        assert_eq!(parquet.iter().map(|f| f.trace_ids.len()).collect::<Vec<_>>(), [1, 2]);
+        assert!(parquet[1].body.starts_with(PARQUET_MAGIC));
+        assert_eq!(read_traces(&parquet[1].body).unwrap(), [traces[2].clone(), traces[0].clone()]);
 
         let plain = build_files(traces, FileShape { sort_by_service: false, encoding: Encoding::Json, ..SHAPE });
         assert_eq!(plain.len(), 1);

@@ -257,3 +257,30 @@ fn delivery_health_moves_enabled_trackers_to_error_and_back_but_never_touches_di
     assert!(matches!(resources.update_tracker(A, &error), Err(ResourceError::InvalidStatus(_))));
     assert_eq!(resources.all_trackers().len(), 2);
 }
+
+#[test]
+fn compress_type_takes_the_cts_values_and_the_parquet_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let resources = Resources::open(dir.path(), &[A]).unwrap();
+    resources.create_tracker(A, &data_tracker("orders")).unwrap();
+    let cases = [
+        ("gzip", Some(CompressType::Gzip)),
+        ("json", Some(CompressType::Json)),
+        ("parquet", Some(CompressType::Parquet)),
+        ("zip", None),
+        ("PARQUET", None),
+    ];
+    for (value, expected) in cases {
+        let body = json!({"tracker_type": "data", "tracker_name": "orders", "obs_info": {"compress_type": value}});
+        let updated = resources.update_tracker(A, &request(body));
+        match expected {
+            Some(compress_type) => assert_eq!(updated.unwrap().obs_info.unwrap().compress_type, compress_type),
+            None => assert!(
+                matches!(updated, Err(ResourceError::InvalidField { field: "obs_info.compress_type", .. })),
+                "{value}"
+            ),
+        }
+    }
+    let reopened = Resources::open(dir.path(), &[A]).unwrap().list_trackers(A, Some("orders"), None).unwrap();
+    assert_eq!(reopened[0].obs_info.as_ref().unwrap().compress_type, CompressType::Parquet, "the last accepted value");
+}

@@ -112,3 +112,25 @@ fn a_file_with_another_schema_is_refused() {
     writer.close().unwrap();
     assert!(matches!(Segment::open(&path, 1, &IdHasher::default()), Err(StoreError::Corrupt { .. })));
 }
+
+#[test]
+fn parquet_trace_files_round_trip_in_memory_and_other_schemas_are_refused() {
+    let traces: Vec<Trace> = (0..300).map(make_trace).collect();
+    let rows: Vec<&Trace> = traces.iter().collect();
+    let bytes = traces_to_parquet(&rows);
+    assert!(bytes.starts_with(b"PAR1"));
+    assert_eq!(bytes, traces_to_parquet(&rows), "the same traces give the same bytes");
+    let origin = Path::new("file.parquet");
+    assert_eq!(traces_from_parquet(Bytes::from(bytes.clone()), origin).unwrap(), traces);
+    let compression =
+        SerializedFileReader::new(Bytes::from(bytes)).unwrap().metadata().row_group(0).column(0).compression();
+    assert!(matches!(compression, Compression::ZSTD(_)), "{compression:?}");
+
+    let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(other.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+    let mut writer = ArrowWriter::try_new(Vec::new(), other, None).unwrap();
+    writer.write(&batch).unwrap();
+    let foreign = Bytes::from(writer.into_inner().unwrap());
+    assert!(matches!(traces_from_parquet(foreign, origin), Err(StoreError::Corrupt { .. })));
+    assert!(traces_from_parquet(Bytes::from_static(b"not parquet"), origin).is_err());
+}

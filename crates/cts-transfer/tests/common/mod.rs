@@ -1,9 +1,10 @@
 //! What the integration tests share: a data directory with a store and resources, traces spread over windows.
 
+use cts_ledger::{Ledger, LedgerConfig};
 use cts_model::{Trace, TraceInput};
 use cts_obs::Obs;
 use cts_resources::{ProjectScope, Resources, Tracker, TrackerRequest};
-use cts_store::{Store, StoreConfig};
+use cts_store::{AppendLog, Store, StoreConfig};
 use cts_transfer::layout::Window;
 use cts_transfer::{Keyring, Transfer, TransferConfig};
 use std::sync::Arc;
@@ -12,11 +13,15 @@ use std::time::Duration;
 pub const PROJECT: ProjectScope<'static> = ProjectScope { project_id: "project-a", domain_id: "domain-1" };
 pub const WINDOW_MS: i64 = 10_000;
 pub const REGION: &str = "ap-southeast-3";
+/// Digest periods of three windows.
+pub const DIGEST_PERIOD_MS: i64 = 30_000;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub store: Store,
     pub resources: Arc<Resources>,
+    /// The store's append log; it signs digests.
+    pub ledger: Arc<Ledger>,
     /// The start of the first window, an hour ago.
     pub base: i64,
 }
@@ -24,10 +29,12 @@ pub struct Fixture {
 impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let ledger = Arc::new(Ledger::open(LedgerConfig::new(dir.path())).unwrap());
+        let store =
+            Store::open_with_log(StoreConfig::new(dir.path()), Some(ledger.clone() as Arc<dyn AppendLog>)).unwrap();
         let resources = Arc::new(Resources::open(dir.path(), &[PROJECT]).unwrap());
         let base = Window::containing(cts_model::now_ms() - 3_600_000, WINDOW_MS).start_ms;
-        Fixture { dir, store, resources, base }
+        Fixture { dir, store, resources, ledger, base }
     }
 
     pub fn configure(&self, body: serde_json::Value) -> Tracker {
@@ -43,9 +50,12 @@ impl Fixture {
             late_lookback: Duration::from_secs(120),
             max_file_bytes: 1_500,
             keyring,
+            digest_period: Duration::from_millis(DIGEST_PERIOD_MS as u64),
             ..TransferConfig::new(Duration::from_millis(WINDOW_MS as u64), REGION)
         };
-        Transfer::open(self.dir.path(), self.store.clone(), self.resources.clone(), obs, config).unwrap()
+        Transfer::open(self.dir.path(), self.store.clone(), self.resources.clone(), obs, config)
+            .unwrap()
+            .with_ledger(self.ledger.clone())
     }
 
     /// Appends `count` traces at `offset_ms` after the base, spaced 1.3 s apart, over two services.
