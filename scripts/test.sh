@@ -13,9 +13,10 @@ if ! python3 -c "import huaweicloudsdkcts, pytest, requests" >/dev/null 2>&1; th
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
-# rsyslog for the SIEM stream tests (cts-transfer starts its own on a loopback port).
-if ! [ -x /usr/sbin/rsyslogd ]; then
-  apt-get update -qq && apt-get install -y -qq rsyslog >/dev/null
+# rsyslog for the SIEM stream tests (cts-transfer starts its own on a loopback port); openssl makes
+# the TLS tests' certificates.
+if ! [ -x /usr/sbin/rsyslogd ] || ! command -v openssl >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq rsyslog openssl >/dev/null
 fi
 # The S3-compatible store the object-storage tests run against (about 8 minutes to build the first time).
 if ! command -v garage >/dev/null 2>&1; then

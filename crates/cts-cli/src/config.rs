@@ -59,6 +59,18 @@ pub struct RawSettings {
     /// A notification still undelivered this long after it was matched is dead-lettered (`24h` default).
     #[arg(long, env = "CTS_DEAD_LETTER_AFTER")]
     pub dead_letter_after: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `tls_key`.
+    #[arg(long, env = "CTS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    #[arg(long, env = "CTS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Requests per second one access key may send (a burst of twice that; `500` default).
+    #[arg(long, env = "CTS_RATE_LIMIT_KEY")]
+    pub rate_limit_key: Option<u32>,
+    /// Requests per second one project may send with all its keys (`2000` default).
+    #[arg(long, env = "CTS_RATE_LIMIT_PROJECT")]
+    pub rate_limit_project: Option<u32>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -81,6 +93,9 @@ pub struct Config {
     pub keyring: cts_transfer::Keyring,
     /// `None` when neither a syslog collector nor an HTTP endpoint is configured.
     pub stream: Option<cts_transfer::StreamConfig>,
+    /// `Some`: serve HTTPS.
+    pub tls: Option<cts_server::TlsConfig>,
+    pub rate_limits: cts_server::RateLimitConfig,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
@@ -114,6 +129,10 @@ impl RawSettings {
             keyring: self.keyring.or(file.keyring),
             siem_syslog: self.siem_syslog.or(file.siem_syslog),
             siem_http: self.siem_http.or(file.siem_http),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            rate_limit_key: self.rate_limit_key.or(file.rate_limit_key),
+            rate_limit_project: self.rate_limit_project.or(file.rate_limit_project),
             config: None,
         };
         merged.validate()
@@ -163,7 +182,23 @@ impl RawSettings {
             http: self.siem_http,
             hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "cts".to_owned()),
         });
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(cts_server::TlsConfig::from_pem_files(cert, key).context("tls_cert")?),
+            (None, None) => None,
+            _ => bail!("tls_cert and tls_key go together: set both to serve HTTPS, or neither"),
+        };
+        let defaults = cts_server::RateLimitConfig::default();
+        let per_second = |setting: &str, value: Option<u32>, default| match value {
+            None => Ok(default),
+            Some(value) => std::num::NonZeroU32::new(value).with_context(|| format!("{setting}: must be at least 1")),
+        };
+        let rate_limits = cts_server::RateLimitConfig {
+            per_key: per_second("rate_limit_key", self.rate_limit_key, defaults.per_key)?,
+            per_project: per_second("rate_limit_project", self.rate_limit_project, defaults.per_project)?,
+        };
         Ok(Config {
+            tls,
+            rate_limits,
             smtp_url: self.smtp_url,
             dead_letter_after,
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -244,6 +279,17 @@ mod tests {
                 },
                 "obs_endpoint",
             ),
+            (RawSettings { tls_key: Some("key.pem".into()), ..raw(None, None, None) }, "tls_cert and tls_key"),
+            (
+                RawSettings {
+                    tls_cert: Some("/no/such/cert.pem".into()),
+                    tls_key: Some("/no/such/key.pem".into()),
+                    ..raw(None, None, None)
+                },
+                "tls_cert",
+            ),
+            (RawSettings { rate_limit_key: Some(0), ..raw(None, None, None) }, "rate_limit_key"),
+            (RawSettings { rate_limit_project: Some(0), ..raw(None, None, None) }, "rate_limit_project"),
         ];
         for (settings, setting) in cases {
             let err = settings.resolve().unwrap_err().to_string();

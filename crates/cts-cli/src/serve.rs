@@ -47,6 +47,7 @@ pub async fn start(
     let topics = Arc::new(cts_notify::Topics::open(&config.data_dir, &config.region)?);
     let outbox = Arc::new(cts_notify::Outbox::open(&config.data_dir)?);
     let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
+        .with_rate_limits(config.rate_limits)
         .with_ledger(ledger.clone())
         .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
     let mut notifier_config = cts_notify::NotifierConfig {
@@ -77,14 +78,20 @@ pub async fn start(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, data_dir = %config.data_dir.display(), "cts serving");
-    println!("cts listening on http://{address}");
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, scheme, data_dir = %config.data_dir.display(), "cts serving");
+    println!("cts listening on {scheme}://{address}");
+    let tls = config.tls.clone();
     let server = tokio::spawn(async move {
         let retention = tokio::spawn(enforce_retention(store));
         let identities = tokio::spawn(reload_identities(iam));
         // Stopping mid-cycle is safe: the next start rewrites the same objects.
         let delivery = transfer.map(|transfer| tokio::spawn(transfer.run()));
-        let served = cts_server::serve(listener, state, shutdown).await.context("serving");
+        let served = match tls {
+            Some(tls) => cts_server::serve_tls(listener, state, tls, shutdown).await,
+            None => cts_server::serve(listener, state, shutdown).await,
+        }
+        .context("serving");
         retention.abort();
         identities.abort();
         if let Some(delivery) = delivery {

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     NotFound,
     /// The service cannot take writes now (overloaded, disk full, shutting down).
     Unavailable,
+    /// The caller's access key or project sent more requests than its rate limit allows.
+    TooManyRequests,
     /// The project has as many trackers (or key event notifications) as it may have.
     TrackerQuotaExceeded,
     /// The management tracker exists already (there is exactly one).
@@ -61,6 +63,7 @@ impl ErrorCode {
             ErrorCode::QueryFailed => "CTS.0300",
             ErrorCode::NotFound => "CTS.0404",
             ErrorCode::Unavailable => "CTS.0503",
+            ErrorCode::TooManyRequests => "CTS.0429",
             ErrorCode::TrackerQuotaExceeded => "CTS.0200",
             ErrorCode::ManagementTrackerExists => "CTS.0201",
             ErrorCode::InvalidTrackerType => "CTS.0202",

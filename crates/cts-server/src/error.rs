@@ -14,7 +14,7 @@ use cts_store::StoreError;
 use serde::Serialize;
 
 /// `Retry-After` of a write refused for want of disk space.
-const OUT_OF_SPACE_RETRY_SECONDS: u32 = 30;
+const OUT_OF_SPACE_RETRY_SECONDS: u64 = 30;
 
 /// Why a request failed. `Display` is for logs; clients get [`ApiError::client_message`].
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,9 @@ pub enum ApiError {
     Notify(#[from] cts_notify::NotifyError),
     #[error("key event notification delivery is not running")]
     NotifyUnavailable,
+    /// The caller's key or project is over its rate limit.
+    #[error("rate limited for {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// The store refuses writes (the reason is logged, not told).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::WriteFailed(StoreError::OutOfSpace { .. } | StoreError::Poisoned { .. })
             | ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
             ApiError::TaskFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::NotifyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
@@ -142,6 +146,9 @@ impl ApiError {
                 "cts refuses writes after a failed disk write or fsync; an operator must restart it".to_owned()
             }
             ApiError::WriteFailed(_) => "the traces could not be stored; nothing was acknowledged".to_owned(),
+            ApiError::RateLimited { retry_after_secs } => {
+                format!("too many requests for this access key or project; retry in {retry_after_secs} s")
+            }
             ApiError::ReadFailed(_) => "the traces could not be read".to_owned(),
             ApiError::TaskFailed(_) => "the request failed inside cts".to_owned(),
             ApiError::Resource(error) if self.is_internal() => {
@@ -174,8 +181,13 @@ impl IntoResponse for ApiError {
         }
         let mut response =
             (status, Json(ErrorBody { error_code: code.as_str(), error_msg: self.client_message() })).into_response();
-        if matches!(self, ApiError::WriteFailed(StoreError::OutOfSpace { .. })) {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, OUT_OF_SPACE_RETRY_SECONDS.into());
+        let retry_after = match self {
+            ApiError::WriteFailed(StoreError::OutOfSpace { .. }) => Some(OUT_OF_SPACE_RETRY_SECONDS),
+            ApiError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }

@@ -42,9 +42,11 @@ mod notifications;
 mod openapi;
 mod operations;
 mod permissions;
+mod rate_limit;
 mod request_id;
 mod resource_tags;
 mod self_audit;
+mod tls;
 mod topics;
 mod trace_resources;
 mod trackers;
@@ -54,7 +56,9 @@ pub use error::{ApiError, ErrorBody};
 pub use ingest::{
     validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST,
 };
+pub use rate_limit::{RateLimitConfig, RateLimits};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use tls::{serve_tls, TlsConfig, TlsError};
 pub use topics::NotifyState;
 
 use axum::extract::DefaultBodyLimit;
@@ -84,11 +88,17 @@ pub struct AppState {
     pub ledger: Option<Arc<cts_ledger::Ledger>>,
     /// Topics and the outbox, when notification delivery runs.
     pub notify: Option<NotifyState>,
+    /// Requests per second per access key and per project.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources, obs: None, ledger: None, notify: None }
+        AppState { store, iam, resources, obs: None, ledger: None, notify: None, rate_limits: Arc::default() }
+    }
+
+    pub fn with_rate_limits(self, config: RateLimitConfig) -> AppState {
+        AppState { rate_limits: Arc::new(RateLimits::new(config)), ..self }
     }
 
     pub fn with_notify(self, notify: NotifyState) -> AppState {
@@ -144,6 +154,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v2/{project_id}/notifications/dead-letters", get(topics::list_dead_letters))
         .route("/v3/{project_id}/insights", get(topics::list_insights))
         .route_layer(middleware::from_fn_with_state(state.clone(), self_audit::record))
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/health", get(metrics::health))

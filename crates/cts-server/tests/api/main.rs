@@ -2,12 +2,13 @@
 //! with `cts-client` (`client`); trackers, tags, quotas and operations (`trackers`); notifications,
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
-//! (`operations_endpoints`).
+//! (`operations_endpoints`); rate limits (`limits`).
 
 mod client;
 mod common;
 mod hostile;
 mod ledger;
+mod limits;
 mod notifications;
 mod operations_endpoints;
 mod roles;
