@@ -14,8 +14,14 @@
 //! JSON document of the insight (state `Start`/`End`, the insight id pairing them, the baseline and
 //! observed figures, the top users and error codes of the bucket). Notifications match them like
 //! any trace. An operation is judged only after `min_history_buckets` buckets of history.
+//!
+//! The open insights outlive a restart: [`InsightEngine::open_insights`] lists them and
+//! [`InsightEngine::restore`] takes them back; the pipeline keeps them durable (with the insight
+//! traces not yet appended to the store) in the outbox as an [`InsightState`], so an insight
+//! opened before a restart is closed after it, and not opened twice.
 
 use cts_model::{Trace, TraceRating, TraceType, UserInfo};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -28,6 +34,27 @@ pub const INSIGHT_RESOURCE_TYPE: &str = "insight";
 const HOUR_MS: i64 = 3600 * 1000;
 /// Users and error codes named per insight.
 const TOP: usize = 5;
+/// The insight kinds, by trace name.
+const KINDS: [&str; 2] = [CALL_RATE_INSIGHT, ERROR_RATE_INSIGHT];
+
+/// An insight started and not yet ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenInsight {
+    pub project_id: String,
+    pub service_type: String,
+    pub trace_name: String,
+    /// [`CALL_RATE_INSIGHT`] or [`ERROR_RATE_INSIGHT`].
+    pub insight_type: String,
+    pub insight_id: String,
+}
+
+/// What insights keep durable across a restart: the open insights, and the insight traces made
+/// but not yet known to be in the store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InsightState {
+    pub open: Vec<OpenInsight>,
+    pub unappended: Vec<Trace>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsightConfig {
@@ -73,13 +100,19 @@ struct Bucket {
     codes: HashMap<String, u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct History {
-    /// The first bucket this operation was seen in (or history began).
+    /// The first bucket this operation was seen in (or history began); `i64::MAX` before any.
     first: i64,
     buckets: BTreeMap<i64, Bucket>,
     /// The open insights by kind: their ids.
     open: HashMap<&'static str, String>,
+}
+
+impl History {
+    fn unseen() -> History {
+        History { first: i64::MAX, buckets: BTreeMap::new(), open: HashMap::new() }
+    }
 }
 
 /// See the module documentation. Pure: time comes in with each call.
@@ -100,6 +133,42 @@ impl InsightEngine {
         (self.config.bucket.as_millis() as i64).max(1)
     }
 
+    /// The insights started and not yet ended, in a stable order.
+    pub fn open_insights(&self) -> Vec<OpenInsight> {
+        let mut open = Vec::new();
+        for (operation, history) in &self.operations {
+            for kind in KINDS {
+                if let Some(id) = history.open.get(kind) {
+                    open.push(OpenInsight {
+                        project_id: operation.project_id.clone(),
+                        service_type: operation.service_type.clone(),
+                        trace_name: operation.trace_name.clone(),
+                        insight_type: kind.to_owned(),
+                        insight_id: id.clone(),
+                    });
+                }
+            }
+        }
+        open
+    }
+
+    /// Takes back the insights open before a restart (kinds it does not know are skipped with a log line).
+    pub fn restore(&mut self, open: Vec<OpenInsight>) {
+        for insight in open {
+            let Some(kind) = KINDS.into_iter().find(|kind| *kind == insight.insight_type) else {
+                tracing::error!(insight_type = insight.insight_type, "an open insight of an unknown kind; dropped");
+                continue;
+            };
+            let operation = Operation {
+                project_id: insight.project_id,
+                service_type: insight.service_type,
+                trace_name: insight.trace_name,
+            };
+            let history = self.operations.entry(operation).or_insert_with(History::unseen);
+            history.open.insert(kind, insight.insight_id);
+        }
+    }
+
     /// Counts a trace (insight traces themselves are not counted).
     pub fn observe(&mut self, trace: &Trace) {
         if trace.service_type == cts_model::CTS_SERVICE && trace.resource_type == INSIGHT_RESOURCE_TYPE {
@@ -111,8 +180,7 @@ impl InsightEngine {
             service_type: trace.service_type.clone(),
             trace_name: trace.trace_name.clone(),
         };
-        let history =
-            self.operations.entry(operation).or_insert_with(|| History { first: bucket, ..History::default() });
+        let history = self.operations.entry(operation).or_insert_with(History::unseen);
         history.first = history.first.min(bucket);
         let counts = history.buckets.entry(bucket).or_default();
         counts.calls += 1;

@@ -21,7 +21,7 @@ pub mod topics;
 
 pub use delivery::{signature, verify_signature, Deliverer, DeliveryConfig, RetryPolicy};
 pub use error::NotifyError;
-pub use insights::{InsightConfig, InsightEngine};
+pub use insights::{InsightConfig, InsightEngine, InsightState, OpenInsight};
 pub use matcher::Rule;
 pub use outbox::{DeadLetter, Delivery, Outbox};
 pub use pipeline::{Notifier, NotifierConfig};

@@ -5,13 +5,15 @@
 //! (little endian). Each change appends its entries and fsyncs before it is visible; opening
 //! replays the log and cuts a torn or damaged tail. When most of the log is history, it is
 //! rewritten (atomically) with only the live state: pending deliveries, dead letters, the ids
-//! delivered within [`Outbox::REMEMBER_DELIVERED_MS`] (so a re-evaluated trace is not sent twice)
-//! and the cursor.
+//! delivered within [`Outbox::REMEMBER_DELIVERED_MS`] (so a re-evaluated trace is not sent twice),
+//! the cursor, and the insights' durable state ([`InsightState`]: open insights, insight traces not
+//! yet appended to the store).
 //!
 //! Delivery is at least once: a delivery is marked delivered only after the subscriber answered;
 //! a crash in between sends it again with the same `message_id`, by which receivers deduplicate.
 
 use crate::error::NotifyError;
+use crate::insights::InsightState;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -82,6 +84,7 @@ enum Entry {
     Delivered { id: String, at_ms: i64 },
     Dead { id: String, at_ms: i64, error: String },
     Cursor { record_time_ms: i64 },
+    Insights { state: InsightState },
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +94,7 @@ struct State {
     /// Delivered ids and when.
     delivered: HashMap<String, i64>,
     cursor_ms: Option<i64>,
+    insights: InsightState,
     /// Entries in the log file.
     logged: usize,
 }
@@ -131,6 +135,7 @@ impl State {
                 }
             }
             Entry::Cursor { record_time_ms } => self.cursor_ms = Some(record_time_ms),
+            Entry::Insights { state } => self.insights = state,
         }
     }
 
@@ -162,6 +167,9 @@ impl State {
         }
         if let Some(record_time_ms) = self.cursor_ms {
             entries.push(Entry::Cursor { record_time_ms });
+        }
+        if self.insights != InsightState::default() {
+            entries.push(Entry::Insights { state: self.insights.clone() });
         }
         entries
     }
@@ -300,6 +308,17 @@ impl Outbox {
         self.inner.lock().1.cursor_ms
     }
 
+    /// The insights' durable state as last recorded.
+    pub fn insight_state(&self) -> InsightState {
+        self.inner.lock().1.insights.clone()
+    }
+
+    /// Records the insights' state durably (replacing the previous one).
+    pub fn record_insight_state(&self, state: InsightState) -> Result<(), NotifyError> {
+        let mut inner = self.inner.lock();
+        self.write(&mut inner, vec![Entry::Insights { state }])
+    }
+
     /// How many deliveries wait.
     pub fn pending_len(&self) -> usize {
         self.inner.lock().1.pending.len()
@@ -317,7 +336,7 @@ impl Outbox {
             inner.1.apply(entry);
         }
         let state = &inner.1;
-        let live = state.pending.len() + 3 * state.dead.len() + state.delivered.len() + 1;
+        let live = state.pending.len() + 3 * state.dead.len() + state.delivered.len() + 2;
         if state.logged > 2 * live + Self::COMPACT_SLACK {
             self.compact(inner)?;
         }

@@ -1,12 +1,17 @@
 //! SMN-style topics and their subscriptions, per project: [`Topics`], persisted as one JSON file,
-//! `<data_dir>/notify/topics.json` (mode 0600: it holds the subscriptions' signing secrets),
-//! replaced atomically before a change is visible.
+//! `<data_dir>/notify/topics.json` (mode 0600), replaced atomically before a change is visible.
+//!
+//! The subscriptions' signing secrets are sealed at rest the way cts-iam seals secret keys
+//! ([`MasterKey::seal`], ChaCha20-Poly1305 under the data directory's master key, bound to the
+//! subscription URN); in memory they are plain, for signing. A file of an earlier version holding
+//! plain secrets is read and rewritten sealed at open.
 //!
 //! A topic's URN is `urn:smn:{region}:{project_id}:{name}`, a subscription's
 //! `{topic_urn}:{32 hex digits}`, as in SMN. Subscriptions are confirmed at once (SMN asks the
 //! endpoint to confirm first; cts's endpoints are configured by the project's admin).
 
 use crate::error::NotifyError;
+use cts_iam::MasterKey;
 use parking_lot::RwLock;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -55,42 +60,87 @@ pub struct Subscription {
     pub protocol: Protocol,
     pub endpoint: String,
     pub remark: String,
-    /// The HMAC-SHA256 key of webhook signatures (hex); answered once, at creation.
+    /// The HMAC-SHA256 key of webhook signatures (hex); answered once, at creation. Never
+    /// serialized: the file holds it sealed.
+    #[serde(skip)]
     pub secret: String,
     pub create_time: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 struct State {
     /// Topics by URN (a URN names its project).
     topics: BTreeMap<String, StoredTopic>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 struct StoredTopic {
     topic: Topic,
     subscriptions: Vec<Subscription>,
 }
 
+/// The file's form of [`State`]: the secrets sealed.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    topics: BTreeMap<String, TopicFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TopicFile {
+    topic: Topic,
+    subscriptions: Vec<SubscriptionFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SubscriptionFile {
+    #[serde(flatten)]
+    subscription: Subscription,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret: Option<String>,
+    /// The plain secret as files of an earlier version kept it; read, never written.
+    #[serde(default, rename = "secret", skip_serializing)]
+    plain_secret: Option<String>,
+}
+
+/// What a subscription's sealed secret is bound to.
+fn seal_context(subscription_urn: &str) -> String {
+    format!("smn-subscription:{subscription_urn}")
+}
+
 /// Every project's topics, read from memory, each change written to disk before it is visible.
-#[derive(Debug)]
 pub struct Topics {
     path: PathBuf,
     region: String,
+    master_key: MasterKey,
     state: RwLock<State>,
 }
 
+impl std::fmt::Debug for Topics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topics").field("path", &self.path).field("region", &self.region).finish_non_exhaustive()
+    }
+}
+
 impl Topics {
-    /// Opens (or starts) the topics of `data_dir`; new topics get URNs in `region`.
-    pub fn open(data_dir: &Path, region: &str) -> Result<Topics, NotifyError> {
+    /// Opens (or starts) the topics of `data_dir`, whose secrets `master_key` seals; new topics get
+    /// URNs in `region`.
+    pub fn open(data_dir: &Path, region: &str, master_key: MasterKey) -> Result<Topics, NotifyError> {
         let path = data_dir.join("notify").join("topics.json");
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| NotifyError::Corrupt { path: path.clone(), reason: e.to_string() })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        let (state, has_plain_secrets) = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let file: StateFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| NotifyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                unseal(file, &master_key, &path)?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), false),
             Err(source) => return Err(NotifyError::Read { path, source }),
         };
-        Ok(Topics { path, region: region.to_owned(), state: RwLock::new(state) })
+        let topics = Topics { path, region: region.to_owned(), master_key, state: RwLock::new(state) };
+        if has_plain_secrets {
+            tracing::info!(path = %topics.path.display(), "sealing the plain subscription secrets of an earlier version");
+            topics.change(|_| Ok(()))?;
+        }
+        Ok(topics)
     }
 
     /// CreateTopic: a topic named `name` (unique in the project).
@@ -211,12 +261,57 @@ impl Topics {
         let mut state = self.state.write();
         let mut next = state.clone();
         let outcome = f(&mut next)?;
-        let bytes = serde_json::to_vec_pretty(&next).expect("the topics serialize");
+        let bytes = serde_json::to_vec_pretty(&self.seal(&next)).expect("the topics serialize");
         cts_durable::write_atomically(&self.path, &bytes)
             .map_err(|source| NotifyError::Write { path: self.path.clone(), source })?;
         *state = next;
         Ok(outcome)
     }
+}
+
+impl Topics {
+    fn seal(&self, state: &State) -> StateFile {
+        let topics = state.topics.iter().map(|(urn, stored)| {
+            let subscriptions = stored.subscriptions.iter().map(|subscription| SubscriptionFile {
+                sealed_secret: Some(
+                    self.master_key.seal(&subscription.secret, &seal_context(&subscription.subscription_urn)),
+                ),
+                subscription: subscription.clone(),
+                plain_secret: None,
+            });
+            (urn.clone(), TopicFile { topic: stored.topic.clone(), subscriptions: subscriptions.collect() })
+        });
+        StateFile { topics: topics.collect() }
+    }
+}
+
+/// The state in `file`, its secrets unsealed; and whether any was plain.
+fn unseal(file: StateFile, master_key: &MasterKey, path: &Path) -> Result<(State, bool), NotifyError> {
+    let mut has_plain_secrets = false;
+    let mut topics = BTreeMap::new();
+    for (urn, stored) in file.topics {
+        let mut subscriptions = Vec::with_capacity(stored.subscriptions.len());
+        for SubscriptionFile { mut subscription, sealed_secret, plain_secret } in stored.subscriptions {
+            subscription.secret = match (sealed_secret, plain_secret) {
+                (Some(sealed), _) => {
+                    master_key.open(&sealed, &seal_context(&subscription.subscription_urn)).map_err(|_| {
+                        NotifyError::Unseal { path: path.to_owned(), what: subscription.subscription_urn.clone() }
+                    })?
+                }
+                (None, Some(plain)) => {
+                    has_plain_secrets = true;
+                    plain
+                }
+                (None, None) => {
+                    let reason = format!("subscription {} has no secret", subscription.subscription_urn);
+                    return Err(NotifyError::Corrupt { path: path.to_owned(), reason });
+                }
+            };
+            subscriptions.push(subscription);
+        }
+        topics.insert(urn, StoredTopic { topic: stored.topic, subscriptions });
+    }
+    Ok((State { topics }, has_plain_secrets))
 }
 
 /// The topic `topic_urn` of `project_id`; another project's topic is reported as missing.
