@@ -17,6 +17,8 @@ pub mod insights;
 pub mod matcher;
 pub mod outbox;
 pub mod pipeline;
+#[cfg(test)]
+mod testing;
 pub mod topics;
 
 pub use delivery::{signature, verify_signature, Deliverer, DeliveryConfig, RetryPolicy};
