@@ -360,3 +360,111 @@ fn check_endpoint(protocol: Protocol, endpoint: &str) -> Result<(), NotifyError>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGION: &str = "ap-southeast-3";
+
+    fn open(dir: &Path, key: &MasterKey) -> Topics {
+        Topics::open(dir, REGION, key.clone()).unwrap()
+    }
+
+    #[test]
+    fn urns_follow_smn_and_names_are_unique_per_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = open(dir.path(), &MasterKey::generate());
+        let topic = topics.create_topic("p1", "alerts", "Alerts").unwrap();
+        assert_eq!(topic.topic_urn, "urn:smn:ap-southeast-3:p1:alerts");
+        let subscription =
+            topics.add_subscription("p1", &topic.topic_urn, Protocol::Http, "http://127.0.0.1/h", "").unwrap();
+        let suffix = subscription.subscription_urn.strip_prefix("urn:smn:ap-southeast-3:p1:alerts:").unwrap();
+        assert!(suffix.len() == 32 && suffix.bytes().all(|b| b.is_ascii_hexdigit()), "{suffix}");
+        assert!(matches!(topics.create_topic("p1", "alerts", ""), Err(NotifyError::TopicExists(_))));
+        assert_eq!(topics.create_topic("p2", "alerts", "").unwrap().topic_urn, "urn:smn:ap-southeast-3:p2:alerts");
+        for bad in ["", "-lead", "has space", &"x".repeat(256)] {
+            assert!(matches!(topics.create_topic("p1", bad, ""), Err(NotifyError::InvalidField { .. })), "{bad:?}");
+        }
+        assert_eq!(topics.list_topics("p1").len(), 1);
+    }
+
+    #[test]
+    fn endpoints_must_fit_the_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = open(dir.path(), &MasterKey::generate());
+        let urn = topics.create_topic("p1", "t", "").unwrap().topic_urn;
+        let cases = [
+            (Protocol::Http, "http://example.com/hook", true),
+            (Protocol::Http, "https://example.com/hook", false),
+            (Protocol::Https, "https://example.com/hook", true),
+            (Protocol::Http, "not a url", false),
+            (Protocol::Email, "ops@example.com", true),
+            (Protocol::Email, "ops at example.com", false),
+        ];
+        for (protocol, endpoint, valid) in cases {
+            assert_eq!(topics.add_subscription("p1", &urn, protocol, endpoint, "").is_ok(), valid, "{endpoint}");
+        }
+        let other_project = topics.add_subscription("p2", &urn, Protocol::Http, "http://example.com/", "");
+        assert!(matches!(other_project, Err(NotifyError::TopicNotFound(_))), "another project's topic is missing");
+    }
+
+    #[test]
+    fn deleting_a_topic_deletes_its_subscriptions_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate();
+        let topics = open(dir.path(), &key);
+        let doomed = topics.create_topic("p1", "doomed", "").unwrap().topic_urn;
+        let kept = topics.create_topic("p1", "kept", "").unwrap().topic_urn;
+        let gone = topics.add_subscription("p1", &doomed, Protocol::Http, "http://a.example/", "").unwrap();
+        let stays = topics.add_subscription("p1", &kept, Protocol::Http, "http://b.example/", "").unwrap();
+        assert!(matches!(topics.delete_topic("p2", &doomed), Err(NotifyError::TopicNotFound(_))));
+        topics.delete_topic("p1", &doomed).unwrap();
+        for topics in [&topics, &open(dir.path(), &key)] {
+            assert!(topics.subscription(&gone.subscription_urn).is_none());
+            assert!(topics.subscriptions_of(&doomed).is_empty());
+            assert!(matches!(topics.list_subscriptions("p1", &doomed), Err(NotifyError::TopicNotFound(_))));
+            let result = topics.delete_subscription("p1", &gone.subscription_urn);
+            assert!(matches!(result, Err(NotifyError::SubscriptionNotFound(_))));
+            assert_eq!(topics.subscription(&stays.subscription_urn).unwrap().secret, stays.secret);
+        }
+    }
+
+    /// Regression: subscription secrets were kept in plain text in `topics.json`.
+    #[test]
+    fn secrets_are_sealed_in_the_file_and_open_only_with_the_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate();
+        let topics = open(dir.path(), &key);
+        let urn = topics.create_topic("p1", "t", "").unwrap().topic_urn;
+        let subscription = topics.add_subscription("p1", &urn, Protocol::Http, "http://a.example/", "").unwrap();
+        assert_eq!(subscription.secret.len(), 64);
+        let bytes = std::fs::read(dir.path().join("notify").join("topics.json")).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains(&subscription.secret), "the secret is not in the file");
+        assert!(text.contains("sealed_secret"));
+        let reopened = open(dir.path(), &key);
+        assert_eq!(reopened.subscription(&subscription.subscription_urn).unwrap().secret, subscription.secret);
+        let wrong_key = Topics::open(dir.path(), REGION, MasterKey::generate());
+        assert!(matches!(wrong_key, Err(NotifyError::Unseal { .. })));
+    }
+
+    #[test]
+    fn plain_secrets_of_an_earlier_version_are_sealed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "ab".repeat(32);
+        let urn = "urn:smn:r:p1:t";
+        let earlier = serde_json::json!({"topics": {urn: {
+            "topic": {"topic_urn": urn, "name": "t", "display_name": "", "project_id": "p1", "create_time": 1},
+            "subscriptions": [{"subscription_urn": format!("{urn}:00"), "topic_urn": urn, "protocol": "http",
+                               "endpoint": "http://a.example/", "remark": "", "secret": secret, "create_time": 1}],
+        }}});
+        let path = dir.path().join("notify").join("topics.json");
+        cts_durable::write_atomically(&path, earlier.to_string().as_bytes()).unwrap();
+        let key = MasterKey::generate();
+        let topics = open(dir.path(), &key);
+        assert_eq!(topics.subscription(&format!("{urn}:00")).unwrap().secret, secret);
+        assert!(!std::fs::read_to_string(&path).unwrap().contains(&secret), "rewritten sealed");
+        assert_eq!(open(dir.path(), &key).subscription(&format!("{urn}:00")).unwrap().secret, secret);
+    }
+}
