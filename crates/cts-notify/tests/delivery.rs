@@ -82,6 +82,7 @@ struct Cts {
     store: Store,
     resources: Arc<Resources>,
     topics: Arc<Topics>,
+    outbox: Arc<Outbox>,
     notifier: Notifier,
 }
 
@@ -101,8 +102,8 @@ fn open(dir: &Path, config: NotifierConfig) -> Cts {
     let master_key = MasterKey::find(dir, None).unwrap().unwrap_or_else(|| MasterKey::create_file(dir).unwrap());
     let topics = Arc::new(Topics::open(dir, REGION, master_key).unwrap());
     let outbox = Arc::new(Outbox::open(dir).unwrap());
-    let notifier = Notifier::start(store.clone(), resources.clone(), topics.clone(), outbox, config).unwrap();
-    Cts { store, resources, topics, notifier }
+    let notifier = Notifier::start(store.clone(), resources.clone(), topics.clone(), outbox.clone(), config).unwrap();
+    Cts { store, resources, topics, outbox, notifier }
 }
 
 impl Cts {
@@ -266,6 +267,28 @@ async fn a_receiver_down_across_a_restart_loses_and_duplicates_nothing() {
     assert_eq!(distinct.len(), ids.len(), "no message id twice");
     assert_eq!(received.iter().map(|r| r.trace_id.clone()).collect::<HashSet<_>>(), want);
     assert!(received.iter().all(|r| r.signature_valid), "signatures verify with the secret unsealed after the restart");
+    cts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_failing_past_the_configured_time_becomes_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await;
+    receiver.down.store(true, Ordering::SeqCst);
+    let mut config = config();
+    config.delivery.retry.dead_letter_after = Duration::from_millis(400);
+    let cts = open(dir.path(), config);
+    let (topic_urn, _) = cts.topic(Protocol::Http, &endpoint);
+    cts.notification(close_resource_rule(&topic_urn));
+    let matching = trace(1, "closeResource", "seller-1", TraceRating::Normal, "200");
+    cts.store.append(vec![matching.clone()]).await.unwrap();
+    wait_for("the dead letter", Duration::from_secs(10), || !cts.outbox.dead_letters(PROJECT).is_empty()).await;
+    let letter = cts.outbox.dead_letters(PROJECT).remove(0);
+    assert!(letter.delivery.message_id.ends_with(&matching.trace_id));
+    assert!(letter.dead_lettered_ms - letter.delivery.created_ms >= 400, "not before the configured time");
+    assert!(letter.attempts >= 2 && letter.last_error.contains("503"), "{letter:?}");
+    assert_eq!(cts.outbox.pending_len(), 0);
     cts.stop().await;
 }
 
