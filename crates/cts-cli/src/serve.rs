@@ -44,7 +44,10 @@ pub async fn start(
     let checkpointer = ledger.spawn_checkpointer(checkpoint_interval()?)?;
     let iam = Arc::new(iam);
     let resources = Arc::new(resources);
-    let topics = Arc::new(cts_notify::Topics::open(&config.data_dir, &config.region)?);
+    // The key `open_iam` found or created: subscription secrets are sealed under it like secret keys.
+    let from_env = std::env::var(cts_iam::MASTER_KEY_ENV).ok().filter(|key| !key.is_empty());
+    let master_key = cts_iam::MasterKey::load(&config.data_dir, from_env.as_deref())?;
+    let topics = Arc::new(cts_notify::Topics::open(&config.data_dir, &config.region, master_key)?);
     let outbox = Arc::new(cts_notify::Outbox::open(&config.data_dir)?);
     let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
         .with_rate_limits(config.rate_limits)

@@ -21,6 +21,8 @@ pub enum NotifyError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: the secret of {what} does not open with this master key (wrong key or damaged data)")]
+    Unseal { path: PathBuf, what: String },
     #[error("a background task failed: {0}")]
     Task(String),
     #[error("reading the store: {0}")]

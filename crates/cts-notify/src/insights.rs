@@ -14,8 +14,14 @@
 //! JSON document of the insight (state `Start`/`End`, the insight id pairing them, the baseline and
 //! observed figures, the top users and error codes of the bucket). Notifications match them like
 //! any trace. An operation is judged only after `min_history_buckets` buckets of history.
+//!
+//! The open insights outlive a restart: [`InsightEngine::open_insights`] lists them and
+//! [`InsightEngine::restore`] takes them back; the pipeline keeps them durable (with the insight
+//! traces not yet appended to the store) in the outbox as an [`InsightState`], so an insight
+//! opened before a restart is closed after it, and not opened twice.
 
 use cts_model::{Trace, TraceRating, TraceType, UserInfo};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -28,6 +34,27 @@ pub const INSIGHT_RESOURCE_TYPE: &str = "insight";
 const HOUR_MS: i64 = 3600 * 1000;
 /// Users and error codes named per insight.
 const TOP: usize = 5;
+/// The insight kinds, by trace name.
+const KINDS: [&str; 2] = [CALL_RATE_INSIGHT, ERROR_RATE_INSIGHT];
+
+/// An insight started and not yet ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenInsight {
+    pub project_id: String,
+    pub service_type: String,
+    pub trace_name: String,
+    /// [`CALL_RATE_INSIGHT`] or [`ERROR_RATE_INSIGHT`].
+    pub insight_type: String,
+    pub insight_id: String,
+}
+
+/// What insights keep durable across a restart: the open insights, and the insight traces made
+/// but not yet known to be in the store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InsightState {
+    pub open: Vec<OpenInsight>,
+    pub unappended: Vec<Trace>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsightConfig {
@@ -73,13 +100,19 @@ struct Bucket {
     codes: HashMap<String, u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct History {
-    /// The first bucket this operation was seen in (or history began).
+    /// The first bucket this operation was seen in (or history began); `i64::MAX` before any.
     first: i64,
     buckets: BTreeMap<i64, Bucket>,
     /// The open insights by kind: their ids.
     open: HashMap<&'static str, String>,
+}
+
+impl History {
+    fn unseen() -> History {
+        History { first: i64::MAX, buckets: BTreeMap::new(), open: HashMap::new() }
+    }
 }
 
 /// See the module documentation. Pure: time comes in with each call.
@@ -100,6 +133,42 @@ impl InsightEngine {
         (self.config.bucket.as_millis() as i64).max(1)
     }
 
+    /// The insights started and not yet ended, in a stable order.
+    pub fn open_insights(&self) -> Vec<OpenInsight> {
+        let mut open = Vec::new();
+        for (operation, history) in &self.operations {
+            for kind in KINDS {
+                if let Some(id) = history.open.get(kind) {
+                    open.push(OpenInsight {
+                        project_id: operation.project_id.clone(),
+                        service_type: operation.service_type.clone(),
+                        trace_name: operation.trace_name.clone(),
+                        insight_type: kind.to_owned(),
+                        insight_id: id.clone(),
+                    });
+                }
+            }
+        }
+        open
+    }
+
+    /// Takes back the insights open before a restart (kinds it does not know are skipped with a log line).
+    pub fn restore(&mut self, open: Vec<OpenInsight>) {
+        for insight in open {
+            let Some(kind) = KINDS.into_iter().find(|kind| *kind == insight.insight_type) else {
+                tracing::error!(insight_type = insight.insight_type, "an open insight of an unknown kind; dropped");
+                continue;
+            };
+            let operation = Operation {
+                project_id: insight.project_id,
+                service_type: insight.service_type,
+                trace_name: insight.trace_name,
+            };
+            let history = self.operations.entry(operation).or_insert_with(History::unseen);
+            history.open.insert(kind, insight.insight_id);
+        }
+    }
+
     /// Counts a trace (insight traces themselves are not counted).
     pub fn observe(&mut self, trace: &Trace) {
         if trace.service_type == cts_model::CTS_SERVICE && trace.resource_type == INSIGHT_RESOURCE_TYPE {
@@ -111,8 +180,7 @@ impl InsightEngine {
             service_type: trace.service_type.clone(),
             trace_name: trace.trace_name.clone(),
         };
-        let history =
-            self.operations.entry(operation).or_insert_with(|| History { first: bucket, ..History::default() });
+        let history = self.operations.entry(operation).or_insert_with(History::unseen);
         history.first = history.first.min(bucket);
         let counts = history.buckets.entry(bucket).or_default();
         counts.calls += 1;
@@ -274,5 +342,157 @@ fn insight_trace(
         resource_url: None,
         enterprise_project_id: None,
         user: Some(UserInfo { name: Some("system".to_owned()), ..UserInfo::default() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE_MS: i64 = 60_000;
+
+    fn config() -> InsightConfig {
+        InsightConfig {
+            bucket: Duration::from_secs(60),
+            history: Duration::from_secs(3 * 24 * 3600),
+            min_history_buckets: 10,
+            min_calls: 10,
+            rate_factor: 5.0,
+            error_rate_increase: 0.3,
+        }
+    }
+
+    /// `calls` closeResource calls in the minute starting at `minute`, the first `errors` refused with 403.
+    fn calls(engine: &mut InsightEngine, minute: i64, calls: usize, errors: usize) {
+        for i in 0..calls {
+            let mut trace = crate::testing::trace(minute * MINUTE_MS + i as i64);
+            trace.trace_name = "closeResource".to_owned();
+            if i < errors {
+                trace.trace_rating = TraceRating::Warning;
+                trace.code = Some("403".to_owned());
+            }
+            engine.observe(&trace);
+        }
+    }
+
+    /// Judges the minute `minute` (the engine's first evaluation judges just the last complete bucket).
+    fn judge_minute(engine: &mut InsightEngine, minute: i64) -> Vec<serde_json::Value> {
+        let traces = engine.evaluate((minute + 1) * MINUTE_MS);
+        traces.iter().map(|t| serde_json::from_str(t.message.as_deref().unwrap()).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_baseline_is_the_same_hour_of_day_once_enough_history_shares_it() {
+        const DAY: i64 = 24 * 60;
+        // Day 0: 2 calls a minute from 9:00, 30 a minute from 10:00 (a busy hour); nothing after 11:00.
+        let history = |engine: &mut InsightEngine| {
+            for minute in 0..60 {
+                calls(engine, 9 * 60 + minute, 2, 0);
+                calls(engine, 10 * 60 + minute, 30, 0);
+            }
+        };
+        // Day 1, 40 calls at 10:00: usual for the busy hour.
+        let mut engine = InsightEngine::new(config());
+        history(&mut engine);
+        calls(&mut engine, DAY + 10 * 60, 40, 0);
+        assert!(judge_minute(&mut engine, DAY + 10 * 60).is_empty(), "40 calls are usual at 10:00");
+        // Day 1, 40 calls at 9:00: unusual for that hour (though not for the day's mean including 10:00).
+        let mut engine = InsightEngine::new(config());
+        history(&mut engine);
+        calls(&mut engine, DAY + 9 * 60, 40, 0);
+        let insights = judge_minute(&mut engine, DAY + 9 * 60);
+        assert_eq!(insights.len(), 1);
+        assert_eq!(insights[0]["insight_type"], CALL_RATE_INSIGHT);
+        assert_eq!(insights[0]["baseline"], 2.0, "the 9:00 baseline");
+        assert_eq!(insights[0]["observed"], 40.0);
+    }
+
+    #[test]
+    fn a_call_rate_insight_needs_more_than_the_factor_times_the_baseline_and_the_minimum_calls() {
+        // (calls per history minute, calls in the judged minute, insight?)
+        let cases = [(4, 20, false), (4, 21, true), (1, 9, false), (1, 10, true)];
+        for (usual, observed, expected) in cases {
+            let mut engine = InsightEngine::new(config());
+            for minute in 0..20 {
+                calls(&mut engine, minute, usual, 0);
+            }
+            calls(&mut engine, 20, observed, 0);
+            let insights = judge_minute(&mut engine, 20);
+            assert_eq!(!insights.is_empty(), expected, "{usual} usually, {observed} observed: {insights:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_judged_before_the_minimum_history() {
+        let mut engine = InsightEngine::new(config());
+        for minute in 0..5 {
+            calls(&mut engine, minute, 1, 0);
+        }
+        calls(&mut engine, 5, 100, 0);
+        assert!(judge_minute(&mut engine, 5).is_empty());
+    }
+
+    #[test]
+    fn an_error_rate_insight_names_the_top_error_codes() {
+        let mut engine = InsightEngine::new(config());
+        for minute in 0..20 {
+            calls(&mut engine, minute, 10, 0);
+        }
+        calls(&mut engine, 20, 10, 5);
+        let insights = judge_minute(&mut engine, 20);
+        assert_eq!(insights.len(), 1, "{insights:?}");
+        assert_eq!(insights[0]["insight_type"], ERROR_RATE_INSIGHT);
+        assert_eq!((insights[0]["baseline"].as_f64(), insights[0]["observed"].as_f64()), (Some(0.0), Some(0.5)));
+        assert_eq!(insights[0]["top_error_codes"][0], json!({"name": "403", "count": 5}));
+    }
+
+    #[test]
+    fn an_anomaly_over_several_buckets_starts_once_and_ends_once_with_the_same_id() {
+        let mut engine = InsightEngine::new(config());
+        for minute in 0..20 {
+            calls(&mut engine, minute, 2, 0);
+        }
+        let mut states = Vec::new();
+        for (minute, count) in [(20, 30), (21, 30), (22, 30), (23, 2), (24, 2)] {
+            calls(&mut engine, minute, count, 0);
+            for insight in judge_minute(&mut engine, minute) {
+                states.push((minute, insight["state"].as_str().unwrap().to_owned(), insight["insight_id"].clone()));
+            }
+        }
+        assert_eq!(states.len(), 2, "{states:?}");
+        assert_eq!((states[0].0, states[0].1.as_str()), (20, "Start"));
+        assert_eq!((states[1].0, states[1].1.as_str()), (23, "End"));
+        assert_eq!(states[0].2, states[1].2);
+    }
+
+    /// Regression: open insights lived only in memory; an engine restored from them ends the insight
+    /// instead of starting it again.
+    #[test]
+    fn restored_open_insights_end_and_do_not_start_again() {
+        let history = |engine: &mut InsightEngine| {
+            for minute in 0..20 {
+                calls(engine, minute, 2, 0);
+            }
+            calls(engine, 20, 30, 0);
+        };
+        let mut before = InsightEngine::new(config());
+        history(&mut before);
+        let started = judge_minute(&mut before, 20);
+        assert_eq!(started[0]["state"], "Start");
+        let open = before.open_insights();
+        assert_eq!(open.len(), 1);
+        assert_eq!(json!(open[0].insight_id), started[0]["insight_id"]);
+
+        let mut after = InsightEngine::new(config());
+        history(&mut after);
+        after.restore(open.clone());
+        assert_eq!(after.open_insights(), open);
+        calls(&mut after, 21, 30, 0);
+        assert!(judge_minute(&mut after, 21).is_empty(), "still anomalous: no second start");
+        calls(&mut after, 22, 2, 0);
+        let ended = judge_minute(&mut after, 22);
+        assert_eq!((ended.len(), &ended[0]["state"]), (1, &json!("End")));
+        assert_eq!(ended[0]["insight_id"], started[0]["insight_id"]);
+        assert!(after.open_insights().is_empty());
     }
 }

@@ -17,11 +17,13 @@ pub mod insights;
 pub mod matcher;
 pub mod outbox;
 pub mod pipeline;
+#[cfg(test)]
+mod testing;
 pub mod topics;
 
 pub use delivery::{signature, verify_signature, Deliverer, DeliveryConfig, RetryPolicy};
 pub use error::NotifyError;
-pub use insights::{InsightConfig, InsightEngine};
+pub use insights::{InsightConfig, InsightEngine, InsightState, OpenInsight};
 pub use matcher::Rule;
 pub use outbox::{DeadLetter, Delivery, Outbox};
 pub use pipeline::{Notifier, NotifierConfig};

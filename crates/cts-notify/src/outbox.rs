@@ -5,13 +5,15 @@
 //! (little endian). Each change appends its entries and fsyncs before it is visible; opening
 //! replays the log and cuts a torn or damaged tail. When most of the log is history, it is
 //! rewritten (atomically) with only the live state: pending deliveries, dead letters, the ids
-//! delivered within [`Outbox::REMEMBER_DELIVERED_MS`] (so a re-evaluated trace is not sent twice)
-//! and the cursor.
+//! delivered within [`Outbox::REMEMBER_DELIVERED_MS`] (so a re-evaluated trace is not sent twice),
+//! the cursor, and the insights' durable state ([`InsightState`]: open insights, insight traces not
+//! yet appended to the store).
 //!
 //! Delivery is at least once: a delivery is marked delivered only after the subscriber answered;
 //! a crash in between sends it again with the same `message_id`, by which receivers deduplicate.
 
 use crate::error::NotifyError;
+use crate::insights::InsightState;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -82,6 +84,7 @@ enum Entry {
     Delivered { id: String, at_ms: i64 },
     Dead { id: String, at_ms: i64, error: String },
     Cursor { record_time_ms: i64 },
+    Insights { state: InsightState },
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +94,7 @@ struct State {
     /// Delivered ids and when.
     delivered: HashMap<String, i64>,
     cursor_ms: Option<i64>,
+    insights: InsightState,
     /// Entries in the log file.
     logged: usize,
 }
@@ -131,6 +135,7 @@ impl State {
                 }
             }
             Entry::Cursor { record_time_ms } => self.cursor_ms = Some(record_time_ms),
+            Entry::Insights { state } => self.insights = state,
         }
     }
 
@@ -163,6 +168,9 @@ impl State {
         if let Some(record_time_ms) = self.cursor_ms {
             entries.push(Entry::Cursor { record_time_ms });
         }
+        if self.insights != InsightState::default() {
+            entries.push(Entry::Insights { state: self.insights.clone() });
+        }
         entries
     }
 }
@@ -170,6 +178,8 @@ impl State {
 /// See the module documentation.
 pub struct Outbox {
     path: PathBuf,
+    /// The log is rewritten when it holds more than this many entries beyond twice the live ones.
+    compact_slack: usize,
     inner: Mutex<(File, State)>,
 }
 
@@ -189,7 +199,7 @@ pub enum FailureOutcome {
 impl Outbox {
     /// Delivered ids are remembered this long after delivery (one day).
     pub const REMEMBER_DELIVERED_MS: i64 = 24 * 3600 * 1000;
-    /// The log is rewritten when it holds more than this many entries beyond twice the live ones.
+    /// The default of `compact_slack`.
     const COMPACT_SLACK: usize = 4096;
 
     /// Opens (or creates) `<data_dir>/notify/outbox.log`, replaying it.
@@ -216,7 +226,7 @@ impl Outbox {
         let file = OpenOptions::new().create(true).append(true).open(&path);
         let file = file.map_err(|source| NotifyError::Write { path: path.clone(), source })?;
         file.set_len(valid_len as u64).map_err(|source| NotifyError::Write { path: path.clone(), source })?;
-        Ok(Outbox { path, inner: Mutex::new((file, state)) })
+        Ok(Outbox { path, compact_slack: Self::COMPACT_SLACK, inner: Mutex::new((file, state)) })
     }
 
     /// Adds the deliveries whose ids the outbox does not know yet (pending, dead or recently
@@ -300,6 +310,17 @@ impl Outbox {
         self.inner.lock().1.cursor_ms
     }
 
+    /// The insights' durable state as last recorded.
+    pub fn insight_state(&self) -> InsightState {
+        self.inner.lock().1.insights.clone()
+    }
+
+    /// Records the insights' state durably (replacing the previous one).
+    pub fn record_insight_state(&self, state: InsightState) -> Result<(), NotifyError> {
+        let mut inner = self.inner.lock();
+        self.write(&mut inner, vec![Entry::Insights { state }])
+    }
+
     /// How many deliveries wait.
     pub fn pending_len(&self) -> usize {
         self.inner.lock().1.pending.len()
@@ -317,8 +338,8 @@ impl Outbox {
             inner.1.apply(entry);
         }
         let state = &inner.1;
-        let live = state.pending.len() + 3 * state.dead.len() + state.delivered.len() + 1;
-        if state.logged > 2 * live + Self::COMPACT_SLACK {
+        let live = state.pending.len() + 3 * state.dead.len() + state.delivered.len() + 2;
+        if state.logged > 2 * live + self.compact_slack {
             self.compact(inner)?;
         }
         Ok(())
@@ -363,4 +384,172 @@ fn decode(bytes: &[u8]) -> (Vec<Entry>, usize) {
         at += 8 + len;
     }
     (entries, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::RetryPolicy;
+    use crate::insights::{InsightState, OpenInsight};
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use std::time::Duration;
+
+    fn delivery(message: &str, subscription: &str) -> Delivery {
+        Delivery::new(
+            message.to_owned(),
+            crate::testing::PROJECT.to_owned(),
+            subscription.to_owned(),
+            format!("subject of {message}"),
+            serde_json::json!({"message_id": message}),
+        )
+    }
+
+    fn pending_ids(outbox: &Outbox) -> Vec<String> {
+        outbox.due(i64::MAX, usize::MAX, &HashSet::new()).into_iter().map(|p| p.delivery.id).collect()
+    }
+
+    #[test]
+    fn deliveries_persist_across_reopen_until_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let added = outbox.enqueue(vec![delivery("m1", "s1"), delivery("m1", "s2"), delivery("m2", "s1")], Some(10));
+        assert_eq!(added.unwrap(), 3);
+        outbox.delivered("m1/s1").unwrap();
+        drop(outbox);
+        let outbox = Outbox::open(dir.path()).unwrap();
+        assert_eq!(pending_ids(&outbox), ["m1/s2", "m2/s1"]);
+        assert_eq!(outbox.cursor_ms(), Some(10));
+        let kept = outbox.due(i64::MAX, 1, &HashSet::new()).remove(0);
+        let mut expected = delivery("m1", "s2");
+        expected.created_ms = kept.delivery.created_ms;
+        assert_eq!(kept.delivery, expected, "a delivery reads back as written");
+    }
+
+    #[test]
+    fn a_delivery_id_is_taken_once_even_across_reopen_and_after_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        assert_eq!(outbox.enqueue(vec![delivery("m1", "s1"), delivery("m1", "s1")], None).unwrap(), 1);
+        outbox.delivered("m1/s1").unwrap();
+        assert_eq!(outbox.enqueue(vec![delivery("m1", "s1")], None).unwrap(), 0, "delivered ids are remembered");
+        assert_eq!(outbox.enqueue(vec![delivery("m2", "s1")], None).unwrap(), 1);
+        drop(outbox);
+        let outbox = Outbox::open(dir.path()).unwrap();
+        assert_eq!(outbox.enqueue(vec![delivery("m1", "s1"), delivery("m2", "s1")], None).unwrap(), 0);
+        assert_eq!(pending_ids(&outbox), ["m2/s1"]);
+    }
+
+    #[test]
+    fn the_cursor_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        outbox.enqueue(vec![], Some(100)).unwrap();
+        outbox.enqueue(vec![], Some(50)).unwrap();
+        assert_eq!(outbox.cursor_ms(), Some(100));
+    }
+
+    #[test]
+    fn a_failed_delivery_waits_for_its_retry_and_a_dead_letter_stays_dead_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        outbox.enqueue(vec![delivery("m1", "s1"), delivery("m2", "s1")], None).unwrap();
+        assert_eq!(outbox.failed("m1/s1", "503", Some(i64::MAX - 1)).unwrap(), FailureOutcome::RetryAt(i64::MAX - 1));
+        assert_eq!(outbox.failed("m2/s1", "gone", None).unwrap(), FailureOutcome::DeadLettered);
+        let now = cts_model::now_ms();
+        assert!(outbox.due(now, 10, &HashSet::new()).is_empty(), "not due before its retry");
+        drop(outbox);
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let pending = outbox.due(i64::MAX, 10, &HashSet::new());
+        assert_eq!((pending.len(), pending[0].attempts, pending[0].last_error.as_deref()), (1, 1, Some("503")));
+        let letters = outbox.dead_letters(crate::testing::PROJECT);
+        assert_eq!(letters.len(), 1);
+        assert_eq!((letters[0].delivery.id.as_str(), letters[0].last_error.as_str()), ("m2/s1", "gone"));
+        assert!(outbox.dead_letters("another-project").is_empty());
+        assert_eq!(outbox.enqueue(vec![delivery("m2", "s1")], None).unwrap(), 0, "a dead letter is not sent again");
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_the_log_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        outbox.enqueue(vec![delivery("m1", "s1")], None).unwrap();
+        outbox.enqueue(vec![delivery("m2", "s1")], None).unwrap();
+        drop(outbox);
+        let path = dir.path().join("notify").join("outbox.log");
+        let length = std::fs::metadata(&path).unwrap().len();
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(length - 3).unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        assert_eq!(pending_ids(&outbox), ["m1/s1"]);
+        outbox.enqueue(vec![delivery("m3", "s1")], None).unwrap();
+        drop(outbox);
+        assert_eq!(pending_ids(&Outbox::open(dir.path()).unwrap()), ["m1/s1", "m3/s1"]);
+    }
+
+    #[test]
+    fn compaction_keeps_the_live_state() {
+        let dir = tempfile::tempdir().unwrap();
+        const SLACK: usize = 20;
+        let outbox = Outbox { compact_slack: SLACK, ..Outbox::open(dir.path()).unwrap() };
+        let state = InsightState {
+            open: vec![OpenInsight {
+                project_id: "p1".into(),
+                service_type: "marketplace".into(),
+                trace_name: "closeResource".into(),
+                insight_type: crate::insights::CALL_RATE_INSIGHT.into(),
+                insight_id: "i-1".into(),
+            }],
+            unappended: vec![crate::testing::trace(5)],
+        };
+        outbox.record_insight_state(state.clone()).unwrap();
+        outbox.enqueue(vec![delivery("dead", "s1")], None).unwrap();
+        outbox.failed("dead/s1", "gone", None).unwrap();
+        for i in 0..(SLACK + 10) {
+            let id = format!("m{i}");
+            outbox.enqueue(vec![delivery(&id, "s1")], Some(i as i64)).unwrap();
+            outbox.delivered(&format!("{id}/s1")).unwrap();
+        }
+        outbox.enqueue(vec![delivery("waiting", "s1")], None).unwrap();
+        let logged = outbox.inner.lock().1.logged;
+        assert!(logged < 2 * (SLACK + 10), "the log was compacted: {logged} entries");
+        drop(outbox);
+        let outbox = Outbox::open(dir.path()).unwrap();
+        assert_eq!(pending_ids(&outbox), ["waiting/s1"]);
+        assert_eq!(outbox.dead_letters("p1").len(), 1);
+        assert_eq!(outbox.cursor_ms(), Some((SLACK + 9) as i64));
+        assert_eq!(outbox.insight_state(), state);
+        assert_eq!(outbox.enqueue(vec![delivery("m0", "s1")], None).unwrap(), 0, "delivered ids survive compaction");
+    }
+
+    proptest! {
+        /// The retry schedule: after failure n the delay lies in [d/2, d] with d = initial × 2^(n-1) capped at
+        /// the maximum, is never past the dead-letter deadline, and at or past the deadline the delivery is dead.
+        #[test]
+        fn retries_back_off_with_bounded_jitter_until_the_dead_letter_deadline(
+            attempts in 1u32..40,
+            age_ms in 0i64..2_000_000,
+            seed in any::<u64>(),
+        ) {
+            let policy = RetryPolicy {
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(60),
+                dead_letter_after: Duration::from_secs(1000),
+            };
+            let created = 1_000_000_000;
+            let now = created + age_ms;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let full = (100i64 << (attempts - 1).min(30)).min(60_000);
+            let deadline = created + 1_000_000;
+            match policy.retry_at(attempts, created, now, &mut rng) {
+                None => prop_assert!(now >= deadline),
+                Some(at) => {
+                    prop_assert!(now < deadline);
+                    prop_assert!(at <= deadline);
+                    let delay = at - now;
+                    prop_assert!(delay <= full, "delay {} over {}", delay, full);
+                    prop_assert!(delay >= full / 2 || at == deadline, "delay {} under {}", delay, full / 2);
+                }
+            }
+        }
+    }
 }

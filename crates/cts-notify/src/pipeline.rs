@@ -17,10 +17,13 @@
 //!
 //! Insights ([`InsightEngine`]) see every trace the matcher sees (after a history load at start);
 //! each completed bucket is judged and insight traces are appended to the store, from where they
-//! come back to the matcher like any trace.
+//! come back to the matcher like any trace. Before the append, the open insights and the new
+//! insight traces are recorded in the outbox ([`InsightState`]); after it, the traces are cleared
+//! from there. A start takes the open insights back and appends the recorded traces the store
+//! lacks, so across a restart every insight starts once and ends once.
 
 use crate::delivery::{Deliverer, DeliveryConfig, DeliveryStartError};
-use crate::insights::{InsightConfig, InsightEngine};
+use crate::insights::{InsightConfig, InsightEngine, InsightState, OpenInsight};
 use crate::matcher::Rule;
 use crate::outbox::{Delivery, Outbox};
 use crate::topics::Topics;
@@ -112,6 +115,8 @@ impl Matcher {
         mut stopped: watch::Receiver<bool>,
     ) {
         let mut insights = config.insights.clone().map(InsightEngine::new);
+        // Insight traces made but not yet in the store.
+        let mut unappended = Vec::new();
         let window_ms = config.catch_up_window.as_millis() as i64;
         if let Some(engine) = &mut insights {
             let history = config.insights.as_ref().map_or(0, |c| c.history.as_millis() as i64);
@@ -122,6 +127,9 @@ impl Matcher {
                     Err(error) => tracing::error!(%error, project, "loading insight history failed"),
                 }
             }
+            let saved = self.outbox.insight_state();
+            engine.restore(saved.open);
+            unappended = saved.unappended;
         }
         self.catch_up(window_ms).await;
         let bucket = config.insights.as_ref().map_or(Duration::from_secs(60), |c| c.bucket);
@@ -134,9 +142,10 @@ impl Matcher {
                     let found = engine.evaluate(cts_model::now_ms());
                     if !found.is_empty() {
                         tracing::info!(insights = found.len(), "insights found");
-                        if let Err(error) = self.store.append(found).await {
-                            tracing::error!(%error, "appending insight traces failed");
-                        }
+                    }
+                    unappended.extend(found);
+                    if !unappended.is_empty() {
+                        unappended = self.append_insights(engine.open_insights(), unappended).await;
                     }
                 }
                 received = receiver.recv() => match received {
@@ -158,6 +167,47 @@ impl Matcher {
                 },
             }
         }
+    }
+
+    /// Records the insights' state with `traces`, appends those of `traces` the store lacks, and
+    /// records the state without them. Answers the traces still to append (all of them when a step failed).
+    async fn append_insights(&self, open: Vec<OpenInsight>, traces: Vec<Trace>) -> Vec<Trace> {
+        let this = self.clone();
+        let state = InsightState { open: open.clone(), unappended: traces.clone() };
+        let prepared = tokio::task::spawn_blocking(move || {
+            this.outbox.record_insight_state(state.clone())?;
+            let mut missing = Vec::new();
+            for trace in state.unappended {
+                if this.store.get(&trace.project_id, &trace.trace_id)?.is_none() {
+                    missing.push(trace);
+                }
+            }
+            Ok::<_, crate::NotifyError>(missing)
+        })
+        .await
+        .unwrap_or_else(|error| Err(crate::NotifyError::Task(error.to_string())));
+        let missing = match prepared {
+            Ok(missing) => missing,
+            Err(error) => {
+                tracing::error!(%error, "recording insight state failed; retrying at the next tick");
+                return traces;
+            }
+        };
+        if !missing.is_empty() {
+            if let Err(error) = self.store.append(missing.clone()).await {
+                tracing::error!(%error, "appending insight traces failed; retrying at the next tick");
+                return missing;
+            }
+        }
+        let outbox = self.outbox.clone();
+        let state = InsightState { open, unappended: Vec::new() };
+        match tokio::task::spawn_blocking(move || outbox.record_insight_state(state)).await {
+            Ok(Ok(())) => {}
+            // The store has them: a start after this finds them there and does not append them again.
+            Ok(Err(error)) => tracing::error!(%error, "clearing appended insight traces from the outbox failed"),
+            Err(error) => tracing::error!(%error, "the insight state task failed"),
+        }
+        Vec::new()
     }
 
     /// Matches `traces` and stores the deliveries and the new cursor (retrying until the outbox takes them).

@@ -3,6 +3,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use cts_iam::MasterKey;
 use cts_model::{Trace, TraceRating, TraceType, UserInfo};
 use cts_notify::delivery::{MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use cts_notify::{verify_signature, InsightConfig, Notifier, NotifierConfig, Outbox, Protocol, RetryPolicy, Topics};
@@ -81,6 +82,7 @@ struct Cts {
     store: Store,
     resources: Arc<Resources>,
     topics: Arc<Topics>,
+    outbox: Arc<Outbox>,
     notifier: Notifier,
 }
 
@@ -97,10 +99,11 @@ fn config() -> NotifierConfig {
 fn open(dir: &Path, config: NotifierConfig) -> Cts {
     let store = Store::open(StoreConfig::new(dir)).unwrap();
     let resources = Arc::new(Resources::open(dir, &[SCOPE]).unwrap());
-    let topics = Arc::new(Topics::open(dir, REGION).unwrap());
+    let master_key = MasterKey::find(dir, None).unwrap().unwrap_or_else(|| MasterKey::create_file(dir).unwrap());
+    let topics = Arc::new(Topics::open(dir, REGION, master_key).unwrap());
     let outbox = Arc::new(Outbox::open(dir).unwrap());
-    let notifier = Notifier::start(store.clone(), resources.clone(), topics.clone(), outbox, config).unwrap();
-    Cts { store, resources, topics, notifier }
+    let notifier = Notifier::start(store.clone(), resources.clone(), topics.clone(), outbox.clone(), config).unwrap();
+    Cts { store, resources, topics, outbox, notifier }
 }
 
 impl Cts {
@@ -263,6 +266,29 @@ async fn a_receiver_down_across_a_restart_loses_and_duplicates_nothing() {
     let distinct: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(distinct.len(), ids.len(), "no message id twice");
     assert_eq!(received.iter().map(|r| r.trace_id.clone()).collect::<HashSet<_>>(), want);
+    assert!(received.iter().all(|r| r.signature_valid), "signatures verify with the secret unsealed after the restart");
+    cts.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_failing_past_the_configured_time_becomes_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await;
+    receiver.down.store(true, Ordering::SeqCst);
+    let mut config = config();
+    config.delivery.retry.dead_letter_after = Duration::from_millis(400);
+    let cts = open(dir.path(), config);
+    let (topic_urn, _) = cts.topic(Protocol::Http, &endpoint);
+    cts.notification(close_resource_rule(&topic_urn));
+    let matching = trace(1, "closeResource", "seller-1", TraceRating::Normal, "200");
+    cts.store.append(vec![matching.clone()]).await.unwrap();
+    wait_for("the dead letter", Duration::from_secs(10), || !cts.outbox.dead_letters(PROJECT).is_empty()).await;
+    let letter = cts.outbox.dead_letters(PROJECT).remove(0);
+    assert!(letter.delivery.message_id.ends_with(&matching.trace_id));
+    assert!(letter.dead_lettered_ms - letter.delivery.created_ms >= 400, "not before the configured time");
+    assert!(letter.attempts >= 2 && letter.last_error.contains("503"), "{letter:?}");
+    assert_eq!(cts.outbox.pending_len(), 0);
     cts.stop().await;
 }
 
@@ -333,29 +359,25 @@ async fn an_email_subscription_reaches_the_smtp_relay() {
     cts.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ten_fold_burst_opens_and_closes_an_insight_that_is_notified() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::default();
-    let endpoint = receiver.start().await;
-    let bucket = Duration::from_millis(500);
-    let bucket_ms = bucket.as_millis() as i64;
-    // A synthetic baseline: 30 buckets of 2 closeResource calls each, before the notifier starts.
-    {
-        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
-        let now = cts_model::now_ms();
-        let history: Vec<Trace> = (0..60)
-            .map(|i| {
-                let mut t = trace(i, "closeResource", "seller-1", TraceRating::Normal, "200");
-                t.time = now - (30 - (i as i64 / 2)) * bucket_ms;
-                t
-            })
-            .collect();
-        store.append(history).await.unwrap();
-    }
+const INSIGHT_BUCKET: Duration = Duration::from_millis(500);
+
+/// Writes a synthetic baseline (30 buckets of 2 closeResource calls each) into the store of `dir`
+/// and answers a notifier configuration judging insights on it.
+async fn insight_baseline(dir: &Path) -> NotifierConfig {
+    let bucket_ms = INSIGHT_BUCKET.as_millis() as i64;
+    let store = Store::open(StoreConfig::new(dir)).unwrap();
+    let now = cts_model::now_ms();
+    let history: Vec<Trace> = (0..60)
+        .map(|i| {
+            let mut t = trace(i, "closeResource", "seller-1", TraceRating::Normal, "200");
+            t.time = now - (30 - (i as i64 / 2)) * bucket_ms;
+            t
+        })
+        .collect();
+    store.append(history).await.unwrap();
     let mut config = config();
     config.insights = Some(InsightConfig {
-        bucket,
+        bucket: INSIGHT_BUCKET,
         history: Duration::from_secs(3600),
         min_history_buckets: 10,
         min_calls: 10,
@@ -363,33 +385,62 @@ async fn a_ten_fold_burst_opens_and_closes_an_insight_that_is_notified() {
         error_rate_increase: 0.5,
     });
     config.insight_projects = vec![PROJECT.to_owned()];
+    config
+}
+
+impl Cts {
+    /// A notification of call-rate insights to `endpoint`.
+    fn notify_insights(&self, endpoint: &str, receiver: &Receiver) {
+        let (topic_urn, secret) = self.topic(Protocol::Http, endpoint);
+        *receiver.secret.lock() = secret;
+        self.notification(serde_json::json!({
+            "notification_name": "insights",
+            "operation_type": "customized",
+            "operations": [{"service_type": "CTS", "resource_type": "insight", "trace_names": ["apiCallRateInsight"]}],
+            "topic_id": topic_urn,
+        }));
+    }
+
+    /// Waits for the start of the next bucket, then appends 20 closeResource calls (10× the baseline) in it.
+    async fn burst(&self) {
+        let bucket_ms = INSIGHT_BUCKET.as_millis() as i64;
+        let start_bucket = cts_model::now_ms() / bucket_ms + 1;
+        tokio::time::sleep(Duration::from_millis((start_bucket * bucket_ms - cts_model::now_ms()).max(0) as u64)).await;
+        let burst: Vec<Trace> =
+            (0..20).map(|i| trace(i, "closeResource", "seller-2", TraceRating::Normal, "200")).collect();
+        self.store.append(burst).await.unwrap();
+    }
+
+    /// The insight documents of the traces `receiver` got, in arrival order.
+    fn insight_documents(&self, receiver: &Receiver) -> Vec<(Trace, serde_json::Value)> {
+        receiver
+            .received()
+            .iter()
+            .map(|r| {
+                let trace = self.store.get(PROJECT, &r.trace_id).unwrap().expect("the insight trace is stored");
+                let document = serde_json::from_str(trace.message.as_deref().unwrap()).unwrap();
+                (trace, document)
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_fold_burst_opens_and_closes_an_insight_that_is_notified() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await;
+    let config = insight_baseline(dir.path()).await;
     let cts = open(dir.path(), config);
-    let (topic_urn, secret) = cts.topic(Protocol::Http, &endpoint);
-    *receiver.secret.lock() = secret;
-    cts.notification(serde_json::json!({
-        "notification_name": "insights",
-        "operation_type": "customized",
-        "operations": [{"service_type": "CTS", "resource_type": "insight", "trace_names": ["apiCallRateInsight"]}],
-        "topic_id": topic_urn,
-    }));
-    // Keep the baseline going, then burst 10× within one bucket.
-    let start_bucket = cts_model::now_ms() / bucket_ms + 1;
-    tokio::time::sleep(Duration::from_millis((start_bucket * bucket_ms - cts_model::now_ms()).max(0) as u64)).await;
-    let burst: Vec<Trace> =
-        (0..20).map(|i| trace(i, "closeResource", "seller-2", TraceRating::Normal, "200")).collect();
-    cts.store.append(burst).await.unwrap();
+    cts.notify_insights(&endpoint, &receiver);
+    cts.burst().await;
     wait_for("a start and an end insight", Duration::from_secs(10), || receiver.received().len() >= 2).await;
-    let insights: Vec<Trace> = receiver
-        .received()
+    let insights = cts.insight_documents(&receiver);
+    let states: Vec<&str> = insights
         .iter()
-        .map(|r| cts.store.get(PROJECT, &r.trace_id).unwrap().expect("the insight trace is stored"))
-        .collect();
-    let states: Vec<String> = insights
-        .iter()
-        .map(|t| {
-            let document: serde_json::Value = serde_json::from_str(t.message.as_deref().unwrap()).unwrap();
+        .map(|(_, document)| {
             assert_eq!(document["trace_name"], "closeResource");
-            let state = document["state"].as_str().unwrap().to_owned();
+            let state = document["state"].as_str().unwrap();
             if state == "Start" {
                 assert!(document["observed"].as_f64().unwrap() >= 20.0, "{document}");
                 assert_eq!(document["top_users"][0]["name"], "seller-2", "{document}");
@@ -399,6 +450,31 @@ async fn a_ten_fold_burst_opens_and_closes_an_insight_that_is_notified() {
         })
         .collect();
     assert_eq!(states, ["Start", "End"]);
-    assert!(insights.iter().all(|t| t.trace_type == TraceType::SystemAction && t.service_type == "CTS"));
+    assert_eq!(insights[0].1["insight_id"], insights[1].1["insight_id"]);
+    assert!(insights.iter().all(|(t, _)| t.trace_type == TraceType::SystemAction && t.service_type == "CTS"));
+    cts.stop().await;
+}
+
+/// Regression: open insights lived only in memory, so a restart mid-insight either never ended it
+/// or started it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_insight_gives_exactly_one_start_and_one_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await;
+    let config = insight_baseline(dir.path()).await;
+    let cts = open(dir.path(), config.clone());
+    cts.notify_insights(&endpoint, &receiver);
+    cts.burst().await;
+    wait_for("the start insight", Duration::from_secs(10), || !receiver.received().is_empty()).await;
+    cts.stop().await;
+    let cts = open(dir.path(), config);
+    wait_for("the end insight", Duration::from_secs(10), || receiver.received().len() >= 2).await;
+    // Several more buckets: neither a second start nor a second end.
+    tokio::time::sleep(INSIGHT_BUCKET * 4).await;
+    let insights = cts.insight_documents(&receiver);
+    let states: Vec<&str> = insights.iter().map(|(_, document)| document["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["Start", "End"]);
+    assert_eq!(insights[0].1["insight_id"], insights[1].1["insight_id"], "the end closes the start");
     cts.stop().await;
 }

@@ -44,9 +44,11 @@ pub(crate) fn status_and_code(error: &NotifyError) -> (StatusCode, ErrorCode) {
             (StatusCode::NOT_FOUND, ErrorCode::NotFound)
         }
         NotifyError::Write { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
-        NotifyError::Read { .. } | NotifyError::Corrupt { .. } | NotifyError::Store(_) | NotifyError::Task(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed)
-        }
+        NotifyError::Read { .. }
+        | NotifyError::Corrupt { .. }
+        | NotifyError::Unseal { .. }
+        | NotifyError::Store(_)
+        | NotifyError::Task(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
     }
 }
 
