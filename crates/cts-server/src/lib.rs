@@ -4,6 +4,9 @@
 //! - `GET /health`: unsigned, `{"status":"ok"}`.
 //! - `POST /v3/{project_id}/traces`: ingest (cts's own API; CTS has no public write call).
 //! - `GET /v3/{project_id}/traces`: ListTraces, as the Huawei Cloud SDK calls it.
+//! - `GET /v3/{project_id}/traces/export`: every trace of a ListTraces filter as CSV, JSON or Parquet,
+//!   streamed (`export.rs`); `.../traces/histogram` and `.../traces/tail` (server-sent events): the
+//!   console's timeline and live tail (`trace_views.rs`).
 //! - `POST`/`PUT /v3/{project_id}/tracker`, `GET`/`DELETE /v3/{project_id}/trackers`:
 //!   CreateTracker, UpdateTracker, ListTrackers, DeleteTracker (`trackers.rs`).
 //! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
@@ -33,6 +36,7 @@
 mod auth;
 mod check_buckets;
 mod error;
+mod export;
 mod extract;
 mod ingest;
 mod ledger;
@@ -46,6 +50,7 @@ mod resource_tags;
 mod self_audit;
 mod topics;
 mod trace_resources;
+mod trace_views;
 mod trackers;
 mod versions;
 
@@ -108,6 +113,9 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let v3 = Router::new()
         .route("/v3/{project_id}/traces", get(list_traces::list_traces).post(ingest::ingest))
+        .route("/v3/{project_id}/traces/export", get(export::export_traces))
+        .route("/v3/{project_id}/traces/histogram", get(trace_views::histogram))
+        .route("/v3/{project_id}/traces/tail", get(trace_views::tail))
         .route("/v3/{project_id}/tracker", post(trackers::create_tracker).put(trackers::update_tracker))
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
         .route("/v3/{project_id}/quotas", get(trackers::list_quotas))

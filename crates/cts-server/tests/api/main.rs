@@ -5,6 +5,7 @@
 
 mod client;
 mod common;
+mod export;
 mod ledger;
 mod notifications;
 mod roles;
