@@ -29,12 +29,14 @@
 //!   verifiable log (`ledger.rs`).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
-//! signature whose access key belongs to `{project_id}`. Every failure is
+//! signature whose access key belongs to `{project_id}`, or a console session cookie ([`session`]).
+//! `/console` serves the web console and `/console/api/session` signs in and out ([`console`]). Every failure is
 //! answered in the CTS error format ([`ApiError`]), including unknown routes
 //! (404) and wrong methods (405). Every response carries `X-Request-Id`.
 
 mod auth;
 mod check_buckets;
+mod console;
 mod error;
 mod export;
 mod extract;
@@ -48,6 +50,7 @@ mod permissions;
 mod request_id;
 mod resource_tags;
 mod self_audit;
+mod session;
 mod topics;
 mod trace_resources;
 mod trace_views;
@@ -59,6 +62,7 @@ pub use ingest::{
     validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST,
 };
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use session::{SessionInfo, CSRF_HEADER, SESSION_COOKIE, SESSION_TTL_MS};
 pub use topics::NotifyState;
 
 use axum::extract::DefaultBodyLimit;
@@ -88,11 +92,13 @@ pub struct AppState {
     pub ledger: Option<Arc<cts_ledger::Ledger>>,
     /// Topics and the outbox, when notification delivery runs.
     pub notify: Option<NotifyState>,
+    /// Console sessions ([`session`]).
+    pub sessions: Arc<session::Sessions>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources, obs: None, ledger: None, notify: None }
+        AppState { store, iam, resources, obs: None, ledger: None, notify: None, sessions: Arc::default() }
     }
 
     pub fn with_notify(self, notify: NotifyState) -> AppState {
@@ -156,6 +162,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v3", get(versions::show_v3))
         .route("/openapi.json", get(openapi::openapi))
         .merge(v3)
+        .merge(console::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -5,6 +5,7 @@
 
 mod client;
 mod common;
+mod console;
 mod export;
 mod ledger;
 mod notifications;
