@@ -272,7 +272,7 @@ fn record_batch(schema: &Arc<Schema>, traces: &[Trace]) -> std::io::Result<Recor
         .iter()
         .map(|column| -> ArrayRef {
             match &column.value {
-                ColumnValue::Text(get) => Arc::new(traces.iter().map(|t| get(t)).collect::<StringArray>()),
+                ColumnValue::Text(get) => Arc::new(traces.iter().map(get).collect::<StringArray>()),
                 ColumnValue::Millis(get) => Arc::new(traces.iter().map(get).collect::<Int64Array>()),
             }
         })
