@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh machine: installs what the tests need,
 # builds once (one profile for the tests and the `cts` binary they drive),
 # starts a Garage object store on loopback (its CTS_OBS_* exported for every test),
-# runs the Rust tests with cargo-nextest and the official-SDK tests with pytest.
+# runs the Rust tests with cargo-nextest, the official-SDK tests with pytest and the console tests in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +30,10 @@ source "$(scripts/garage.sh start "$garage_dir")"
 cargo build --locked -p cts-cli
 cargo nextest run --locked --workspace --no-fail-fast
 CTS_BIN="$PWD/target/debug/cts" python3 -m pytest -q tests/sdk
+
+# The web console end to end in Debian's Chromium (playwright-core, node --test).
+if ! [ -x /usr/bin/chromium ]; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/console && npm ci --no-audit --no-fund --silent)
+(cd tests/console && CTS_BIN="$PWD/../../target/debug/cts" node --test --test-concurrency=1)

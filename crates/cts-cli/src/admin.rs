@@ -65,6 +65,11 @@ enum UserCommand {
         #[arg(value_parser = parse_role)]
         role: Role,
     },
+    /// Sets a user's console password (at least 8 characters), read from `CTS_CONSOLE_PASSWORD` or
+    /// else the first line of standard input (never from the command line).
+    SetPassword {
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +105,9 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::User(UserCommand::List) => print(&iam.users()),
         AdminCommand::User(UserCommand::SetRole { user, role }) => print(&iam.set_role(&user, role)?),
+        AdminCommand::User(UserCommand::SetPassword { user }) => {
+            print(&iam.set_console_password(&user, &console_password()?)?)
+        }
         AdminCommand::Key(KeyCommand::Create { user, project }) => print(&iam.create_access_key(&user, &project)?),
         AdminCommand::Key(KeyCommand::List) => print(&iam.access_keys()),
         AdminCommand::Key(KeyCommand::Delete { access_key }) => print(&iam.delete_access_key(&access_key)?),
@@ -109,4 +117,14 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
 fn print(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The console password to set: `CTS_CONSOLE_PASSWORD`, else the first line of standard input.
+fn console_password() -> anyhow::Result<String> {
+    if let Some(password) = std::env::var("CTS_CONSOLE_PASSWORD").ok().filter(|p| !p.is_empty()) {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod data_dir;
 mod demo;
+mod export;
 mod import;
 mod koogallery;
 mod manual;
@@ -46,6 +47,8 @@ enum Command {
     },
     /// Query traces from a running cts with ListTraces filters.
     Traces(traces::TracesArgs),
+    /// Export every trace of a filter from a running cts as CSV, JSON or Parquet (no row cap).
+    Export(export::ExportArgs),
     /// Run the benchmark against PostgreSQL on the same data.
     Bench(cts_bench::BenchArgs),
     /// Run cts with a seeded KooGallery workload and show what auditors see.
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             import::run(&config, project_id, &files)
         }
         Command::Traces(args) => traces::run(args),
+        Command::Export(args) => export::run(args),
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Admin(args) => admin::run(args),

@@ -9,6 +9,24 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct TracesArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Traces per page (at most 200).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Follow the markers through every page instead of printing the first.
+    #[arg(long)]
+    all: bool,
+    /// Print one JSON trace per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which cts to ask, and as whom.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
     /// The cts API to ask.
     #[arg(long, env = "CTS_ENDPOINT", default_value = "http://127.0.0.1:8080")]
     endpoint: String,
@@ -22,7 +40,11 @@ pub struct TracesArgs {
     /// The data directory whose admin credentials to use.
     #[arg(long, env = "CTS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+}
 
+/// ListTraces's filters and time window.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
     /// Start of the window: UTC milliseconds, RFC 3339, or a duration back from now (`1h`, `7d`).
     #[arg(long)]
     from: Option<String>,
@@ -55,15 +77,42 @@ pub struct TracesArgs {
     access_key_id: Option<String>,
     #[arg(long)]
     enterprise_project_id: Option<String>,
-    /// Traces per page (at most 200).
-    #[arg(long, default_value_t = 50)]
-    limit: u32,
-    /// Follow the markers through every page instead of printing the first.
-    #[arg(long)]
-    all: bool,
-    /// Print one JSON trace per line instead of a table.
-    #[arg(long)]
-    json: bool,
+}
+
+impl ConnectionArgs {
+    /// A signed client of the endpoint.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Client::new(&self.endpoint, credentials(self)?).context("creating the API client")
+    }
+}
+
+impl FilterArgs {
+    /// The query parameters of the filter, times resolved against `now_ms`.
+    pub fn params(&self, now_ms: i64) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let mut params = Vec::new();
+        if let Some(from) = &self.from {
+            params.push(("from", parse_time("from", from, now_ms)?.to_string()));
+        }
+        if let Some(to) = &self.to {
+            params.push(("to", parse_time("to", to, now_ms)?.to_string()));
+        }
+        let filters = [
+            ("trace_type", &self.trace_type),
+            ("tracker_name", &self.tracker_name),
+            ("service_type", &self.service_type),
+            ("user", &self.user),
+            ("resource_id", &self.resource_id),
+            ("resource_name", &self.resource_name),
+            ("resource_type", &self.resource_type),
+            ("trace_id", &self.trace_id),
+            ("trace_name", &self.trace_name),
+            ("trace_rating", &self.trace_rating),
+            ("access_key_id", &self.access_key_id),
+            ("enterprise_project_id", &self.enterprise_project_id),
+        ];
+        params.extend(filters.into_iter().filter_map(|(name, value)| value.clone().map(|v| (name, v))));
+        Ok(params)
+    }
 }
 
 pub fn run(args: TracesArgs) -> anyhow::Result<()> {
@@ -72,30 +121,9 @@ pub fn run(args: TracesArgs) -> anyhow::Result<()> {
 }
 
 async fn list(args: TracesArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.endpoint, credentials(&args)?).context("creating the API client")?;
-    let now = cts_model::now_ms();
+    let client = args.connection.client()?;
     let mut params: Vec<(&str, String)> = vec![("limit", args.limit.to_string())];
-    if let Some(from) = &args.from {
-        params.push(("from", parse_time("from", from, now)?.to_string()));
-    }
-    if let Some(to) = &args.to {
-        params.push(("to", parse_time("to", to, now)?.to_string()));
-    }
-    let filters = [
-        ("trace_type", &args.trace_type),
-        ("tracker_name", &args.tracker_name),
-        ("service_type", &args.service_type),
-        ("user", &args.user),
-        ("resource_id", &args.resource_id),
-        ("resource_name", &args.resource_name),
-        ("resource_type", &args.resource_type),
-        ("trace_id", &args.trace_id),
-        ("trace_name", &args.trace_name),
-        ("trace_rating", &args.trace_rating),
-        ("access_key_id", &args.access_key_id),
-        ("enterprise_project_id", &args.enterprise_project_id),
-    ];
-    params.extend(filters.into_iter().filter_map(|(name, value)| value.clone().map(|v| (name, v))));
+    params.extend(args.filter.params(cts_model::now_ms())?);
 
     let mut printed = 0usize;
     if !args.json {
@@ -132,7 +160,7 @@ async fn list(args: TracesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn credentials(args: &TracesArgs) -> anyhow::Result<Credentials> {
+fn credentials(args: &ConnectionArgs) -> anyhow::Result<Credentials> {
     if let (Some(access_key), Some(secret_key), Some(project_id)) =
         (&args.access_key, &args.secret_key, &args.project_id)
     {

@@ -168,6 +168,21 @@ impl Client {
         self.send(Method::GET, &path, &query, Bytes::new()).await
     }
 
+    /// `GET /v3/{project_id}/traces/export` with the given parameters (`format` and ListTraces's
+    /// filters): the successful response, whose body the caller streams.
+    pub async fn export(&self, params: &[(&str, String)]) -> Result<reqwest::Response, ClientError> {
+        let query: Vec<(String, String)> =
+            params.iter().map(|(key, value)| ((*key).to_owned(), value.clone())).collect();
+        let path = format!("/v3/{}/traces/export", self.credentials.project_id);
+        let response = self.send_signed(Method::GET, &path, &query, Bytes::new()).await?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            let status = response.status().as_u16();
+            Err(api_error(status, &response.bytes().await?))
+        }
+    }
+
     /// `GET /health` (unsigned).
     pub async fn health(&self) -> Result<(), ClientError> {
         let response = self.http.get(self.url("/health", "")).send().await?;
@@ -181,6 +196,16 @@ impl Client {
         query: &[(String, String)],
         body: Bytes,
     ) -> Result<T, ClientError> {
+        decode(self.send_signed(method, path, query, body).await?).await
+    }
+
+    async fn send_signed(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Bytes,
+    ) -> Result<reqwest::Response, ClientError> {
         let full_path = format!("{}{path}", self.prefix);
         let mut headers = vec![
             ("Content-Type".to_owned(), "application/json".to_owned()),
@@ -205,8 +230,7 @@ impl Client {
             header_map.insert(name, value);
         }
         let url = self.url(path, &canonical_query_string(query));
-        let response = self.http.request(method, url).headers(header_map).body(body).send().await?;
-        decode(response).await
+        Ok(self.http.request(method, url).headers(header_map).body(body).send().await?)
     }
 
     fn url(&self, path: &str, query: &str) -> Url {
@@ -226,14 +250,14 @@ async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> 
             body: format!("{e}: {}", String::from_utf8_lossy(&body)),
         });
     }
-    match serde_json::from_slice::<ErrorBody>(&body) {
-        Ok(error) => {
-            Err(ClientError::Api { status: status.as_u16(), error_code: error.error_code, error_msg: error.error_msg })
-        }
-        Err(_) => Err(ClientError::UnexpectedResponse {
-            status: status.as_u16(),
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }),
+    Err(api_error(status.as_u16(), &body))
+}
+
+/// The error of a failed call: the CTS error the body carries, else the body as text.
+fn api_error(status: u16, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) => ClientError::Api { status, error_code: error.error_code, error_msg: error.error_msg },
+        Err(_) => ClientError::UnexpectedResponse { status, body: String::from_utf8_lossy(body).into_owned() },
     }
 }
 

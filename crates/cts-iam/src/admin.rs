@@ -141,7 +141,7 @@ impl Iam {
     }
 
     /// Applies `f` to the current state on disk under the lock; if it succeeds, writes and installs the result.
-    fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T, IamError>) -> Result<T, IamError> {
+    pub(crate) fn change<T>(&self, f: impl FnOnce(&mut State) -> Result<T, IamError>) -> Result<T, IamError> {
         let path = self.state_path();
         let _lock = lock(&self.data_dir.join("iam").join("LOCK"))?;
         let mut state: State = read_json(&path)?;
@@ -197,6 +197,6 @@ fn find_project<'a>(state: &'a State, key: &str) -> Result<&'a Project, IamError
     find_unique("project", &state.projects, key, |p| &p.id, |p| &p.name).map(|index| &state.projects[index])
 }
 
-fn find_user(state: &State, key: &str) -> Result<usize, IamError> {
+pub(crate) fn find_user(state: &State, key: &str) -> Result<usize, IamError> {
     find_unique("user", &state.users, key, |u| &u.id, |u| &u.name)
 }

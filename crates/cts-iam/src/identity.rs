@@ -73,6 +73,9 @@ pub(crate) struct State {
     pub projects: Vec<Project>,
     pub users: Vec<User>,
     pub access_keys: Vec<StoredAccessKey>,
+    /// Console passwords (argon2id PHC strings), by user id ([`crate::console`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub console_passwords: Vec<crate::console::StoredPassword>,
 }
 
 /// Who made an authenticated request.
@@ -256,6 +259,12 @@ pub enum AuthError {
     Signature(#[from] SignatureError),
     #[error("unknown access key {0}")]
     UnknownAccessKey(String),
+    /// A console sign-in with a wrong user name, password, access key or secret key.
+    #[error("console sign-in refused for {0}")]
+    BadCredentials(String),
+    /// A console session cookie naming no live session.
+    #[error("unknown or expired console session")]
+    NoSession,
 }
 
 impl AuthError {
@@ -269,6 +278,10 @@ impl AuthError {
                 "the Authorization header is not a valid SDK-HMAC-SHA256 authorization".to_owned()
             }
             AuthError::Signature(other) => other.to_string(),
+            AuthError::BadCredentials(_) => {
+                "the user name and password (or access key and secret key) are wrong".to_owned()
+            }
+            AuthError::NoSession => "the console session is unknown or expired: sign in again".to_owned(),
         }
     }
 }
@@ -372,6 +385,7 @@ impl Iam {
                 created_at_ms: chrono::Utc::now().timestamp_millis(),
             }],
             users: vec![admin],
+            console_passwords: Vec::new(),
         };
         // The state file is the commit point: a crash before it is written means a fresh bootstrap next time.
         credentials.save(data_dir, &master_key)?;
@@ -478,6 +492,11 @@ impl Iam {
 }
 
 impl Snapshot {
+    /// The secret key and principal of an access key.
+    pub(crate) fn key(&self, access_key: &str) -> Option<(&str, &Principal)> {
+        self.keys.get(access_key).map(|key| (key.secret_key.as_str(), &key.principal))
+    }
+
     pub(crate) fn read(path: &Path, master_key: &MasterKey) -> Result<Snapshot, IamError> {
         // The version is taken before reading: a change racing the read is picked up next time.
         let version = FileVersion::of(path);

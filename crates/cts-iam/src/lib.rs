@@ -6,17 +6,21 @@
 //!   `<data_dir>/iam/`, secret keys sealed under a master key ([`MasterKey`]);
 //!   bootstrapped at first start, and [`Iam::authenticate`] turning a signed
 //!   request into the [`Principal`] that made it.
+//! - console sign-in ([`Iam::set_console_password`], [`Iam::console_sign_in`]): argon2id password hashes in
+//!   the state file, or an access key and its secret key.
 //! - [`admin`](Iam::create_domain): creating domains, projects, users, access keys; [`Role`]s and the
 //!   [`Action`]s each allows.
 
 mod access;
 mod admin;
+mod console;
 mod identity;
 mod secret;
 pub mod sign;
 
 pub use access::{Action, Role};
 pub use admin::{AccessKeyInfo, NewAccessKey};
+pub use console::{ConsoleCredentials, CONSOLE_ACCESS_KEY, MIN_PASSWORD_LEN};
 pub use identity::{
     AdminCredentials, AuthError, Bootstrap, BootstrapConflict, Domain, Iam, IamError, Principal, Project, User,
 };

@@ -25,6 +25,8 @@ pub enum ApiError {
     WrongProject { access_key: String, key_project: String, path_project: String },
     #[error("access key {access_key} with role {role} may not {action}")]
     Forbidden { access_key: String, role: cts_iam::Role, action: cts_iam::Action },
+    #[error("a console request without its CSRF token")]
+    CsrfTokenMissing,
     #[error("no route")]
     NotFound,
     #[error("method not allowed")]
@@ -71,7 +73,7 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::AuthFailed),
-            ApiError::WrongProject { .. } | ApiError::Forbidden { .. } => {
+            ApiError::WrongProject { .. } | ApiError::Forbidden { .. } | ApiError::CsrfTokenMissing => {
                 (StatusCode::FORBIDDEN, ErrorCode::NoPermission)
             }
             ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
@@ -133,6 +135,9 @@ impl ApiError {
             ApiError::Unauthenticated(error) => format!("authentication failed: {}", error.client_message()),
             ApiError::WrongProject { .. } => "the access key does not belong to the project in the path".to_owned(),
             ApiError::Forbidden { role, action, .. } => format!("the role {role} does not allow {action}"),
+            ApiError::CsrfTokenMissing => {
+                "a console request that is not GET needs the X-CSRF-Token header given at sign-in".to_owned()
+            }
             ApiError::NotFound => "the requested resource does not exist".to_owned(),
             ApiError::MethodNotAllowed => "the method is not allowed on this resource".to_owned(),
             ApiError::InvalidBody(reason) => reason.clone(),

@@ -4,6 +4,9 @@
 //! - `GET /health`: unsigned, `{"status":"ok"}`.
 //! - `POST /v3/{project_id}/traces`: ingest (cts's own API; CTS has no public write call).
 //! - `GET /v3/{project_id}/traces`: ListTraces, as the Huawei Cloud SDK calls it.
+//! - `GET /v3/{project_id}/traces/export`: every trace of a ListTraces filter as CSV, JSON or Parquet,
+//!   streamed (`export.rs`); `.../traces/histogram` and `.../traces/tail` (server-sent events): the
+//!   console's timeline and live tail (`trace_views.rs`).
 //! - `POST`/`PUT /v3/{project_id}/tracker`, `GET`/`DELETE /v3/{project_id}/trackers`:
 //!   CreateTracker, UpdateTracker, ListTrackers, DeleteTracker (`trackers.rs`).
 //! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
@@ -26,13 +29,16 @@
 //!   verifiable log (`ledger.rs`).
 //!
 //! Every `/v3` route is authenticated ([`auth`]): an `SDK-HMAC-SHA256`
-//! signature whose access key belongs to `{project_id}`. Every failure is
+//! signature whose access key belongs to `{project_id}`, or a console session cookie ([`session`]).
+//! `/console` serves the web console and `/console/api/session` signs in and out ([`console`]). Every failure is
 //! answered in the CTS error format ([`ApiError`]), including unknown routes
 //! (404) and wrong methods (405). Every response carries `X-Request-Id`.
 
 mod auth;
 mod check_buckets;
+mod console;
 mod error;
+mod export;
 mod extract;
 mod ingest;
 mod ledger;
@@ -46,9 +52,11 @@ mod rate_limit;
 mod request_id;
 mod resource_tags;
 mod self_audit;
+mod session;
 mod tls;
 mod topics;
 mod trace_resources;
+mod trace_views;
 mod trackers;
 mod versions;
 
@@ -58,6 +66,7 @@ pub use ingest::{
 };
 pub use rate_limit::{RateLimitConfig, RateLimits};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use session::{SessionInfo, CSRF_HEADER, SESSION_COOKIE, SESSION_TTL_MS};
 pub use tls::{serve_tls, TlsConfig, TlsError};
 pub use topics::NotifyState;
 
@@ -90,11 +99,22 @@ pub struct AppState {
     pub notify: Option<NotifyState>,
     /// Requests per second per access key and per project.
     pub rate_limits: Arc<RateLimits>,
+    /// Console sessions ([`session`]).
+    pub sessions: Arc<session::Sessions>,
 }
 
 impl AppState {
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
-        AppState { store, iam, resources, obs: None, ledger: None, notify: None, rate_limits: Arc::default() }
+        AppState {
+            store,
+            iam,
+            resources,
+            obs: None,
+            ledger: None,
+            notify: None,
+            rate_limits: Arc::default(),
+            sessions: Arc::default(),
+        }
     }
 
     pub fn with_rate_limits(self, config: RateLimitConfig) -> AppState {
@@ -121,6 +141,9 @@ pub fn app(state: AppState) -> Router {
     metrics::recorder();
     let v3 = Router::new()
         .route("/v3/{project_id}/traces", get(list_traces::list_traces).post(ingest::ingest))
+        .route("/v3/{project_id}/traces/export", get(export::export_traces))
+        .route("/v3/{project_id}/traces/histogram", get(trace_views::histogram))
+        .route("/v3/{project_id}/traces/tail", get(trace_views::tail))
         .route("/v3/{project_id}/tracker", post(trackers::create_tracker).put(trackers::update_tracker))
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
         .route("/v3/{project_id}/quotas", get(trackers::list_quotas))
@@ -164,6 +187,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v3", get(versions::show_v3))
         .route("/openapi.json", get(openapi::openapi))
         .merge(v3)
+        .merge(console::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -19,6 +19,8 @@ pub(crate) struct ApiOperation {
     pub signed: bool,
     /// Query parameters: (name, description).
     pub query: &'static [(&'static str, &'static str)],
+    /// More query parameters (those an operation adds to a shared list).
+    pub more_query: &'static [(&'static str, &'static str)],
     /// The request body schema (a component name).
     pub body: Option<&'static str>,
     /// The success status and its body schema (a component name).
@@ -31,7 +33,17 @@ const fn op(
     operation_id: &'static str,
     summary: &'static str,
 ) -> ApiOperation {
-    ApiOperation { method, path, operation_id, summary, signed: true, query: &[], body: None, success: (200, None) }
+    ApiOperation {
+        method,
+        path,
+        operation_id,
+        summary,
+        signed: true,
+        query: &[],
+        more_query: &[],
+        body: None,
+        success: (200, None),
+    }
 }
 
 impl ApiOperation {
@@ -41,6 +53,10 @@ impl ApiOperation {
 
     const fn query(self, query: &'static [(&'static str, &'static str)]) -> ApiOperation {
         ApiOperation { query, ..self }
+    }
+
+    const fn and_query(self, more_query: &'static [(&'static str, &'static str)]) -> ApiOperation {
+        ApiOperation { more_query, ..self }
     }
 
     const fn body(self, schema: &'static str) -> ApiOperation {
@@ -55,6 +71,24 @@ impl ApiOperation {
 const TRACKER_QUERY: &[(&str, &str)] =
     &[("tracker_name", "the tracker's name"), ("tracker_type", "system or data (default: data for DeleteTracker)")];
 
+/// The filters of ListTraces (also those of the export, the histogram and the tail).
+const LIST_TRACES_FILTERS: &[(&str, &str)] = &[
+    ("trace_type", "system or data"),
+    ("from", "UTC ms, default an hour ago"),
+    ("to", "UTC ms, default now"),
+    ("tracker_name", "data traces: the data tracker"),
+    ("service_type", "exact match"),
+    ("user", "exact match on user.name"),
+    ("resource_id", "exact match"),
+    ("resource_name", "exact match"),
+    ("resource_type", "exact match"),
+    ("trace_id", "one trace (overrides the other filters)"),
+    ("trace_name", "exact match"),
+    ("trace_rating", "normal, warning or incident"),
+    ("access_key_id", "exact match"),
+    ("enterprise_project_id", "exact match"),
+];
+
 /// Every route of the API.
 pub(crate) const OPERATIONS: &[ApiOperation] = &[
     op("get", "/", "ListApiVersions", "The API versions").unsigned().answers(200, Some("Versions")),
@@ -66,25 +100,19 @@ pub(crate) const OPERATIONS: &[ApiOperation] = &[
     op("get", "/metrics", "Metrics", "Prometheus text exposition").unsigned().answers(200, None),
     op("get", "/openapi.json", "OpenApi", "This document").unsigned().answers(200, Some("Object")),
     op("get", "/v3/{project_id}/traces", "ListTraces", "Query traces")
-        .query(&[
-            ("trace_type", "system or data"),
-            ("limit", "1-200, default 10"),
-            ("from", "UTC ms, default an hour ago"),
-            ("to", "UTC ms, default now"),
-            ("next", "the marker of the previous page"),
-            ("tracker_name", "data traces: the data tracker"),
-            ("service_type", "exact match"),
-            ("user", "exact match on user.name"),
-            ("resource_id", "exact match"),
-            ("resource_name", "exact match"),
-            ("resource_type", "exact match"),
-            ("trace_id", "one trace (overrides the other filters)"),
-            ("trace_name", "exact match"),
-            ("trace_rating", "normal, warning or incident"),
-            ("access_key_id", "exact match"),
-            ("enterprise_project_id", "exact match"),
-        ])
+        .query(LIST_TRACES_FILTERS)
+        .and_query(&[("limit", "1-200, default 10"), ("next", "the marker of the previous page")])
         .answers(200, Some("ListTracesResponse")),
+    op("get", "/v3/{project_id}/traces/export", "ExportTraces", "Every trace of a ListTraces filter, streamed")
+        .query(LIST_TRACES_FILTERS)
+        .and_query(&[("format", "csv (default), json or parquet")])
+        .answers(200, Some("Export")),
+    op("get", "/v3/{project_id}/traces/histogram", "ShowTraceHistogram", "Traces per time bucket by rating")
+        .query(LIST_TRACES_FILTERS)
+        .answers(200, Some("TraceHistogram")),
+    op("get", "/v3/{project_id}/traces/tail", "TailTraces", "Newly stored traces as server-sent events `trace`")
+        .query(LIST_TRACES_FILTERS)
+        .answers(200, Some("EventStream")),
     op("post", "/v3/{project_id}/traces", "IngestTraces", "Record traces (cts's own API)")
         .body("IngestRequest")
         .answers(200, Some("IngestResponse")),
@@ -295,6 +323,10 @@ fn components() -> Value {
         "InclusionProof": {"type": "object", "properties": {"leaf_index": {"type": "integer"}, "tree_size": {"type": "integer"}, "hashes": strings}},
         "ConsistencyProof": {"type": "object", "properties": {"hashes": strings}},
         "Binary": {"type": "string", "format": "binary"},
+        "Export": {"type": "string", "format": "binary", "description": "text/csv (RFC 4180, formula-like cells prefixed with '), a JSON array of Trace, or Parquet"},
+        "TraceHistogram": {"type": "object", "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucket_ms": {"type": "integer"},
+            "buckets": {"type": "array", "items": {"type": "object", "properties": {"time": {"type": "integer"}, "normal": {"type": "integer"}, "warning": {"type": "integer"}, "incident": {"type": "integer"}}}}}},
+        "EventStream": {"type": "string", "description": "text/event-stream: events `trace` (data: a Trace) and `lagged`"},
         "Trace": object("A trace, as the SDK's Traces model"),
         "ListTracesResponse": {"type": "object", "properties": {
             "traces": {"type": "array", "items": {"$ref": "#/components/schemas/Trace"}},
@@ -322,7 +354,7 @@ fn operation_object(operation: &ApiOperation) -> Value {
     let mut parameters: Vec<Value> = path_parameters(operation.path)
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
-    parameters.extend(operation.query.iter().map(|(name, description)| {
+    parameters.extend(operation.query.iter().chain(operation.more_query).map(|(name, description)| {
         json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
     }));
     let schema_ref = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});

@@ -21,6 +21,8 @@ pub(crate) fn route_permission(method: &Method, route: &str) -> (Action, Scope) 
     match (method.as_str(), resource) {
         ("POST", "traces") => project(Action::TraceCreate),
         ("GET", "traces") => project(Action::TraceList),
+        ("GET", "traces/export") => project(Action::TraceExport),
+        ("GET", "traces/histogram" | "traces/tail") => project(Action::TraceList),
         ("POST", "tracker") => project(Action::TrackerCreate),
         ("PUT", "tracker") => project(Action::TrackerUpdate),
         ("GET", "trackers") => project(Action::TrackerList),
@@ -53,6 +55,8 @@ mod tests {
         let cases = [
             ("GET", "/v3/{project_id}/traces", "cts:trace:list"),
             ("POST", "/v3/{project_id}/traces", "cts:trace:create"),
+            ("GET", "/v3/{project_id}/traces/export", "cts:trace:export"),
+            ("GET", "/v3/{project_id}/traces/tail", "cts:trace:list"),
             ("POST", "/v3/{project_id}/tracker", "cts:tracker:create"),
             ("PUT", "/v3/{project_id}/tracker", "cts:tracker:update"),
             ("GET", "/v3/{project_id}/trackers", "cts:tracker:list"),

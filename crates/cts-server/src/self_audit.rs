@@ -1,6 +1,6 @@
 //! Self-audit: cts records its own operations as traces of service_type `CTS`, as CTS does
 //! (createTracker, updateTracker, deleteTracker, createNotification, updateNotification,
-//! deleteNotification; read-only listTrackers and listTraces).
+//! deleteNotification; read-only listTrackers, listTraces and exportTrace).
 //!
 //! [`record`] is a layer inside the authentication layer of the `/v3` routes: it runs the handler,
 //! then turns the request, the caller ([`Principal`]), the peer address and the answer (status,
@@ -50,7 +50,7 @@ fn audited(
 }
 
 /// The routes whose calls are recorded.
-fn audited_routes() -> [Audited; 8] {
+fn audited_routes() -> [Audited; 9] {
     [
         audited(Method::POST, "/v3/{project_id}/tracker", "createTracker", TRACKER_FIELDS),
         audited(Method::PUT, "/v3/{project_id}/tracker", "updateTracker", TRACKER_FIELDS),
@@ -60,6 +60,7 @@ fn audited_routes() -> [Audited; 8] {
         audited(Method::PUT, "/v3/{project_id}/notifications", "updateNotification", NOTIFICATION_FIELDS),
         audited(Method::DELETE, "/v3/{project_id}/notifications", "deleteNotification", NOTIFICATION_FIELDS),
         audited(Method::GET, "/v3/{project_id}/traces", "listTraces", TRACKER_FIELDS),
+        audited(Method::GET, "/v3/{project_id}/traces/export", "exportTrace", TRACKER_FIELDS),
     ]
 }
 

@@ -6,6 +6,8 @@
 
 mod client;
 mod common;
+mod console;
+mod export;
 mod hostile;
 mod ledger;
 mod limits;

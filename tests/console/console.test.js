@@ -1,0 +1,232 @@
+// End-to-end tests of the web console in Debian's Chromium: a real `cts serve` on a free port and a
+// temporary data directory, an auditor with a console password made by `cts admin`, traces ingested
+// through the API; then sign-in, filters, a trace's JSON, the CSV export against the API's answer,
+// and the live tail. Screenshots go to docs/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CTS = process.env.CTS_BIN || join(REPO, 'target', 'debug', 'cts');
+const SCREENSHOTS = join(REPO, 'docs', 'screenshots');
+const ACCESS_KEY = 'CONSOLETESTADMINKEY1';
+const SECRET_KEY = 'console-test-secret-0123456789-abcdefgh';
+const PROJECT_ID = '0123456789abcdef0123456789abcdef';
+const DOMAIN_ID = 'fedcba9876543210fedcba9876543210';
+const PASSWORD = 'correct horse battery';
+
+let server; let dataDir; let base; let browser; let page; let admin;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => { const { port } = probe.address(); probe.close(() => resolve(port)); });
+  });
+}
+
+function ctsAdmin(args, env = {}) {
+  return JSON.parse(execFileSync(CTS, ['admin', '--data-dir', dataDir, ...args], { env: { ...process.env, ...env } }).toString());
+}
+
+// An API session of the admin (sign-in by access key): ingests and the reference answers.
+async function apiSession() {
+  const response = await fetch(`${base}/console/api/session`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ access_key: ACCESS_KEY, secret_key: SECRET_KEY }),
+  });
+  assert.equal(response.status, 200);
+  const session = await response.json();
+  const cookie = response.headers.get('set-cookie').split(';')[0];
+  return {
+    async call(method, path, body) {
+      const answer = await fetch(base + path, {
+        method, body: body && JSON.stringify(body),
+        headers: { cookie, 'content-type': 'application/json', 'x-csrf-token': session.csrf_token },
+      });
+      const text = await answer.text();
+      assert.ok(answer.ok, `${method} ${path}: ${answer.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    },
+  };
+}
+
+async function ingest(traces) {
+  const answer = await admin.call('POST', `/v3/${PROJECT_ID}/traces`, { traces });
+  assert.equal(answer.rejected.length, 0, JSON.stringify(answer.rejected));
+  return answer.accepted.map((a) => a.trace_id);
+}
+
+function trace(i, time) {
+  return {
+    trace_name: i % 2 ? 'deleteOrder' : 'createOrder', service_type: 'marketplace', resource_type: 'Order',
+    resource_id: `order-${i}`, resource_name: i % 5 === 0 ? `=HYPERLINK("x","order ${i}")` : `order ${i}`,
+    time, user: { name: i % 3 ? 'alice' : 'bob' }, code: i % 7 === 0 ? '403' : '200', source_ip: '203.0.113.9',
+  };
+}
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'cts-console-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const log = openSync(join(dataDir, 'serve.log'), 'w');
+  server = spawn(CTS, ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], {
+    env: { ...process.env, CTS_ADMIN_ACCESS_KEY: ACCESS_KEY, CTS_ADMIN_SECRET_KEY: SECRET_KEY, CTS_PROJECT_ID: PROJECT_ID, CTS_DOMAIN_ID: DOMAIN_ID },
+    stdio: ['ignore', log, log],
+  });
+  for (let attempt = 0; ; attempt += 1) {
+    try { if ((await fetch(`${base}/health`)).ok) break; } catch (_) { /* not up yet */ }
+    if (attempt > 300) throw new Error(`cts serve did not start: ${readFileSync(join(dataDir, 'serve.log'), 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  ctsAdmin(['user', 'create', '--domain', DOMAIN_ID, '--role', 'auditor', 'carol']);
+  ctsAdmin(['user', 'set-password', 'carol'], { CTS_CONSOLE_PASSWORD: PASSWORD });
+  admin = await apiSession();
+  const now = Date.now();
+  await ingest(Array.from({ length: 60 }, (_, i) => trace(i, now - 50 * 60_000 + i * 45_000)));
+  await admin.call('POST', `/v3/${PROJECT_ID}/tracker`, {
+    tracker_type: 'data', tracker_name: 'orders-bucket', data_bucket: { data_bucket_name: 'orders', data_event: ['WRITE'] },
+  });
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  // A fresh profile each run (playwright passes it as --user-data-dir).
+  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'cts-chromium-')), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run'],
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
+  page = await browser.newPage();
+  page.on('pageerror', (error) => { throw error; });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill('SIGTERM');
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function signIn() {
+  await page.goto(`${base}/console`);
+  await page.getByLabel('User name', { exact: true }).fill('carol');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#who-name').filter({ hasText: 'carol (auditor)' }).waitFor();
+  await page.locator('#traces tbody tr.trace').first().waitFor();
+}
+
+async function filterBy(values) {
+  for (const [label, value] of Object.entries(values)) await page.getByLabel(label, { exact: true }).fill(value);
+  await page.getByRole('button', { name: 'Search' }).click();
+}
+
+// RFC 4180: CRLF rows, quoted fields with doubled quotes.
+function parseCsv(text) {
+  const rows = []; let row = []; let cell = ''; let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i += 1; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(cell); cell = ''; } else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(cell); rows.push(row); row = []; cell = ''; i += 1;
+    } else cell += c;
+  }
+  return rows;
+}
+
+// The ids of the traces ListTraces answers for `filter`, all pages.
+async function listedIds(filter) {
+  const ids = []; let next = '';
+  for (;;) {
+    const query = new URLSearchParams({ ...filter, limit: '200', ...(next ? { next } : {}) });
+    const answer = await admin.call('GET', `/v3/${PROJECT_ID}/traces?${query}`);
+    ids.push(...answer.traces.map((t) => t.trace_id));
+    if (!answer.meta_data.marker) return ids;
+    next = answer.meta_data.marker;
+  }
+}
+
+test('a wrong password is refused and the right one signs in', async () => {
+  await page.goto(`${base}/console`);
+  await page.getByLabel('User name', { exact: true }).fill('carol');
+  await page.getByLabel('Password', { exact: true }).fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#sign-in-error').filter({ hasText: 'CTS.0002' }).waitFor();
+  await signIn();
+  const rows = await page.locator('#traces tbody tr.trace').count();
+  assert.equal(rows, 50, 'the first page of the last hour');
+  await page.locator('#timeline svg rect').first().waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'traces.png'), fullPage: true });
+});
+
+test('filters by trace name and user, and shows a trace as JSON', async () => {
+  await filterBy({ 'Trace name': 'createOrder', User: 'alice' });
+  const expected = await listedIds({ trace_name: 'createOrder', user: 'alice', from: String(Date.now() - 3600e3) });
+  await page.waitForFunction((n) => document.querySelectorAll('#traces tbody tr.trace').length === n, expected.length);
+  const shown = await page.locator('#traces tbody tr.trace').evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
+  assert.deepEqual(shown, expected);
+  const names = await page.locator('#traces tbody td.col-trace_name').allTextContents();
+  const users = await page.locator('#traces tbody td.col-user').allTextContents();
+  assert.ok(names.every((n) => n === 'createOrder') && users.every((u) => u === 'alice'), `${names} ${users}`);
+
+  await page.locator('#traces tbody tr.trace button.expand').first().click();
+  await page.getByRole('button', { name: 'View trace' }).first().click();
+  const json = JSON.parse(await page.locator('#json-body').textContent());
+  assert.equal(json.trace_id, expected[0]);
+  assert.equal(json.user.name, 'alice');
+  await page.screenshot({ path: join(SCREENSHOTS, 'trace-json.png') });
+  await page.getByRole('button', { name: 'Close' }).click();
+});
+
+test('the CSV export of the current filter equals the API answer', async () => {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  const [header, ...rows] = parseCsv(csv);
+  const idColumn = header.indexOf('trace_id');
+  const exported = rows.map((row) => row[idColumn]);
+  const expected = await listedIds({ trace_name: 'createOrder', user: 'alice', from: String(Date.now() - 3600e3) });
+  assert.deepEqual(exported, expected);
+  const names = rows.map((row) => row[header.indexOf('resource_name')]);
+  assert.ok(names.some((name) => name.startsWith("'=HYPERLINK(\"x\",")), 'formula cells neutralised');
+  assert.ok(names.every((name) => !name.startsWith('=')), 'no cell starts a formula');
+});
+
+test('the live tail shows a trace ingested while tailing', async () => {
+  await page.getByLabel('Live tail').check();
+  await page.locator('#tail-status').filter({ hasText: 'Tailing' }).waitFor();
+  const [id] = await ingest([{ ...trace(2, Date.now()), resource_name: 'tailed order' }]);   // createOrder by alice
+  await page.locator(`#traces tr.trace[data-trace-id="${id}"]`).waitFor({ timeout: 10_000 });
+  const other = await ingest([{ ...trace(1, Date.now()) }]);   // deleteOrder: filtered out
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await page.locator(`#traces tr[data-trace-id="${other[0]}"]`).count(), 0);
+  await page.getByLabel('Live tail').uncheck();
+});
+
+test('trackers and integrity pages; a trace verifies against its inclusion proof', async () => {
+  await page.getByRole('link', { name: 'Trackers' }).click();
+  await page.locator('#trackers tbody tr').filter({ hasText: 'orders-bucket' }).waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'trackers.png'), fullPage: true });
+
+  const [id] = await listedIds({ trace_name: 'deleteOrder', from: String(Date.now() - 3600e3) });
+  await new Promise((r) => setTimeout(r, 1500));   // the next checkpoint (every second) covers it
+  await page.getByRole('link', { name: 'Integrity' }).click();
+  await page.locator('#tree-size').waitFor();
+  await page.getByLabel('Trace ID').fill(id);
+  await page.getByRole('button', { name: 'Verify in the browser' }).click();
+  await page.locator('#verify-result .ok').waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'integrity.png'), fullPage: true });
+});
+
+test('phone width keeps the traces page usable', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole('link', { name: 'Traces' }).click();
+  await page.locator('#traces tbody tr.trace').first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no horizontal page scroll at phone width (${overflow}px)`);
+  await page.screenshot({ path: join(SCREENSHOTS, 'traces-phone.png'), fullPage: true });
+});
