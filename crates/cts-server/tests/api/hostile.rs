@@ -221,11 +221,11 @@ async fn snapshot(harness: &Harness) -> (Vec<cts_model::Trace>, Value, Value) {
     let traces = traces.into_iter().filter(|trace| trace.service_type != CTS_SERVICE).collect();
     let (_, _, trackers) = send(harness, Call::new("GET", &format!("/v3/{P}/trackers")).request()).await;
     let (_, _, notifications) = send(harness, Call::new("GET", &format!("/v3/{P}/notifications/smn")).request()).await;
-    (traces, strip_audit_fields(trackers), notifications)
+    (traces, tracker_definitions(trackers), notifications)
 }
 
-/// Tracker listings carry live status; the corpus compares their definitions.
-fn strip_audit_fields(mut trackers: Value) -> Value {
+/// The trackers of a listing without their live status: the corpus compares definitions.
+fn tracker_definitions(mut trackers: Value) -> Value {
     for tracker in trackers["trackers"].as_array_mut().into_iter().flatten() {
         tracker.as_object_mut().unwrap().retain(|key, _| !matches!(key.as_str(), "status" | "detail"));
     }
