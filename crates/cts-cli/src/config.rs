@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
+use cts_model::redact::Redactor;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,11 @@ pub struct RawSettings {
     /// Requests per second one project may send with all its keys (`2000` default).
     #[arg(long, env = "CTS_RATE_LIMIT_PROJECT")]
     pub rate_limit_project: Option<u32>,
+    /// Secret names whose values are redacted from request, response and message before storage, comma-separated:
+    /// `+otp,pan` adds to the defaults (password, token, secret, card numbers, ...), `otp,pan` replaces them, `off`
+    /// stores traces as sent. Card numbers are masked unless `off`.
+    #[arg(long, env = "CTS_REDACT_KEYS")]
+    pub redact_keys: Option<String>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -96,6 +102,8 @@ pub struct Config {
     /// `Some`: serve HTTPS.
     pub tls: Option<cts_server::TlsConfig>,
     pub rate_limits: cts_server::RateLimitConfig,
+    /// `None`: redaction is off.
+    pub redactor: Option<Redactor>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
@@ -133,6 +141,7 @@ impl RawSettings {
             tls_key: self.tls_key.or(file.tls_key),
             rate_limit_key: self.rate_limit_key.or(file.rate_limit_key),
             rate_limit_project: self.rate_limit_project.or(file.rate_limit_project),
+            redact_keys: self.redact_keys.or(file.redact_keys),
             config: None,
         };
         merged.validate()
@@ -196,9 +205,11 @@ impl RawSettings {
             per_key: per_second("rate_limit_key", self.rate_limit_key, defaults.per_key)?,
             per_project: per_second("rate_limit_project", self.rate_limit_project, defaults.per_project)?,
         };
+        let redactor = parse_redact_keys(self.redact_keys.as_deref())?;
         Ok(Config {
             tls,
             rate_limits,
+            redactor,
             smtp_url: self.smtp_url,
             dead_letter_after,
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -211,6 +222,26 @@ impl RawSettings {
             stream,
         })
     }
+}
+
+/// The redactor of the `redact_keys` setting: unset gives the defaults, `off` none, `+a,b` the defaults and `a`, `b`,
+/// `a,b` only `a` and `b` (with card numbers).
+fn parse_redact_keys(setting: Option<&str>) -> anyhow::Result<Option<Redactor>> {
+    let Some(text) = setting.map(str::trim) else { return Ok(Some(Redactor::default())) };
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (extend, list) = match text.strip_prefix('+') {
+        Some(list) => (true, list),
+        None => (false, text),
+    };
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    if let Some(bad) =
+        names.iter().find(|name| name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c)))
+    {
+        bail!("redact_keys: {bad:?} is not a field name (letters, digits, `_`, `-`, `.`; `off` turns redaction off)");
+    }
+    Ok(Some(if extend { Redactor::with_extra_keys(names) } else { Redactor::new(names) }))
 }
 
 /// Parses `7d`, `365d`, `12h`, `90m`, `30s` (and humantime forms like `1week`).
@@ -290,11 +321,24 @@ mod tests {
             ),
             (RawSettings { rate_limit_key: Some(0), ..raw(None, None, None) }, "rate_limit_key"),
             (RawSettings { rate_limit_project: Some(0), ..raw(None, None, None) }, "rate_limit_project"),
+            (RawSettings { redact_keys: Some("otp,,pan".into()), ..raw(None, None, None) }, "redact_keys"),
+            (RawSettings { redact_keys: Some("+a b".into()), ..raw(None, None, None) }, "redact_keys"),
         ];
         for (settings, setting) in cases {
             let err = settings.resolve().unwrap_err().to_string();
             assert!(err.starts_with(setting), "{err}");
         }
+    }
+
+    #[test]
+    fn redact_keys_extend_replace_or_turn_off_the_defaults() {
+        let keys = |setting: Option<&str>| parse_redact_keys(setting).unwrap().map(|r| r.secret_keys().to_vec());
+        let defaults = Redactor::default().secret_keys().to_vec();
+        assert_eq!(keys(None), Some(defaults.clone()));
+        assert_eq!(keys(Some("off")), None);
+        assert_eq!(keys(Some("OTP, pan_number")), Some(vec!["otp".to_owned(), "pannumber".to_owned()]));
+        let extended = keys(Some("+otp")).unwrap();
+        assert!(extended.contains(&"otp".to_owned()) && defaults.iter().all(|key| extended.contains(key)));
     }
 
     #[test]

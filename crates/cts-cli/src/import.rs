@@ -8,6 +8,7 @@
 
 use crate::config::Config;
 use anyhow::{anyhow, Context};
+use cts_model::redact::Redactor;
 use cts_model::{now_ms, Trace, TraceInput};
 use cts_store::Store;
 use cts_transfer::Keyring;
@@ -47,12 +48,14 @@ struct Chunk<'a> {
 
 /// Imports `files` into `store`; traces without a `project_id` go to
 /// `default_project`. One thread reads, one parser per core validates, one
-/// thread appends (the store's group commit fsyncs each batch).
+/// thread appends (the store's group commit fsyncs each batch). The parsers redact
+/// each trace with `redactor`, as ingest does.
 fn import(
     store: &Store,
     default_project: &str,
     files: &[PathBuf],
     keyring: &Keyring,
+    redactor: Option<&Redactor>,
     progress: bool,
 ) -> anyhow::Result<ImportSummary> {
     let total_bytes: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
@@ -88,7 +91,12 @@ fn import(
                     let Ok(chunk) = next else { break };
                     for (position, document) in chunk.documents {
                         match parse(document, default_project, record_time) {
-                            Ok(trace) => batch.push(trace),
+                            Ok(mut trace) => {
+                                if let Some(redactor) = redactor {
+                                    redactor.redact_trace(&mut trace);
+                                }
+                                batch.push(trace);
+                            }
                             Err(reason) => {
                                 rejected.fetch_add(1, Ordering::Relaxed);
                                 bar.suspend(|| eprintln!("{}:{position}: rejected: {reason}", chunk.path.display()));
@@ -261,7 +269,7 @@ pub fn run(config: &Config, project_id: Option<String>, files: &[PathBuf]) -> an
     let (store, ledger) = crate::data_dir::open_store(config)?;
     let started = std::time::Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let summary = import(&store, &project_id, files, &config.keyring, progress)?;
+    let summary = import(&store, &project_id, files, &config.keyring, config.redactor.as_ref(), progress)?;
     let seconds = started.elapsed().as_secs_f64();
     ledger.checkpoint_all().context("signing ledger checkpoints")?;
     println!(

@@ -51,6 +51,7 @@ pub async fn start(
     let outbox = Arc::new(cts_notify::Outbox::open(&config.data_dir)?);
     let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
         .with_rate_limits(config.rate_limits)
+        .with_redactor(config.redactor.clone())
         .with_ledger(ledger.clone())
         .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
     let mut notifier_config = cts_notify::NotifierConfig {

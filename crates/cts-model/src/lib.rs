@@ -6,6 +6,7 @@
 
 mod catalog;
 mod error;
+pub mod redact;
 mod trace;
 mod validate;
 

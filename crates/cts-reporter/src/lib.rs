@@ -11,7 +11,8 @@
 //! it with the same trace ids, so each trace is stored once.
 
 pub mod layer;
-pub mod redact;
+/// Redaction is the model's ([`cts_model::redact`]); the reporter applies it before traces leave the process.
+pub use cts_model::redact;
 
 pub use layer::{LayerConfig, ReporterLayer, RouteError, RouteTable, TimeSource};
 pub use redact::Redactor;

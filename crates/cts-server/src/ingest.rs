@@ -201,7 +201,11 @@ pub(crate) async fn ingest(
     if batch.valid.iter().any(Trace::is_data) {
         batch = require_data_trackers(batch, &state.resources.data_trackers(&principal.project_id));
     }
-    let ValidatedBatch { valid, rejected } = batch;
+    let ValidatedBatch { mut valid, rejected } = batch;
+    if let Some(redactor) = &state.redactor {
+        let redacted = valid.iter_mut().map(|trace| redactor.redact_trace(trace)).filter(|&changed| changed).count();
+        metrics::counter!("cts_ingest_redacted_traces_total").increment(redacted as u64);
+    }
     metrics::counter!("cts_ingest_rejected_traces_total").increment(rejected.len() as u64);
     let accepted = valid.iter().map(|trace| AcceptedTrace { trace_id: trace.trace_id.clone() }).collect();
     if !valid.is_empty() {

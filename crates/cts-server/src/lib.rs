@@ -75,6 +75,7 @@ use axum::http::Request;
 use axum::routing::{delete, get, post};
 use axum::{middleware, Router};
 use cts_iam::Iam;
+use cts_model::redact::Redactor;
 use cts_resources::Resources;
 use cts_store::{Store, StoreError};
 use std::future::Future;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Console sessions ([`session`]).
     pub sessions: Arc<session::Sessions>,
+    /// What ingest redacts from each trace before it is stored; `None` stores traces as sent.
+    pub redactor: Option<Arc<Redactor>>,
 }
 
 impl AppState {
@@ -114,7 +117,13 @@ impl AppState {
             notify: None,
             rate_limits: Arc::default(),
             sessions: Arc::default(),
+            redactor: Some(Arc::default()),
         }
+    }
+
+    /// Redacts with `redactor` (`None`: not at all) instead of the default secret names and card numbers.
+    pub fn with_redactor(self, redactor: Option<Redactor>) -> AppState {
+        AppState { redactor: redactor.map(Arc::new), ..self }
     }
 
     pub fn with_rate_limits(self, config: RateLimitConfig) -> AppState {

@@ -2,7 +2,7 @@
 //! with `cts-client` (`client`); trackers, tags, quotas and operations (`trackers`); notifications,
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
-//! (`operations_endpoints`); rate limits (`limits`).
+//! (`operations_endpoints`); rate limits (`limits`); redaction before storage (`redaction`).
 
 mod client;
 mod common;
@@ -13,6 +13,7 @@ mod ledger;
 mod limits;
 mod notifications;
 mod operations_endpoints;
+mod redaction;
 mod roles;
 mod routes;
 mod self_audit;

@@ -1,4 +1,5 @@
-//! Redaction of secrets in JSON documents before they leave the process.
+//! Redaction of secrets in JSON documents and trace texts: by the reporter before traces leave a service, and by
+//! the server before a trace is stored.
 //!
 //! Two rules, applied at any depth (objects inside arrays too):
 //! - the value of a key whose name matches a secret name is replaced with [`MASK`], whatever it is (a string, a
@@ -6,7 +7,12 @@
 //!   `ACCESS-TOKEN` and `access_token` are one name;
 //! - a card-number-like digit run (13 to 19 digits, optionally grouped by single spaces or hyphens, passing the Luhn
 //!   check) is masked wherever it appears: inside a string, as a whole number, or as an object key.
+//!
+//! A trace's `request`, `response` and `message` are texts: JSON documents are redacted by those rules; any other
+//! text has its card numbers masked and the values of secret `name=value` pairs (query strings, form bodies)
+//! replaced. A text is only parsed when a cheap scan finds a secret name or a card number in it.
 
+use crate::Trace;
 use serde_json::{Map, Value};
 
 /// What a redacted value becomes.
@@ -59,6 +65,89 @@ impl Redactor {
         Redactor { secret_keys: keys }
     }
 
+    /// A redactor for the default names and these.
+    pub fn with_extra_keys<'a>(extra: impl IntoIterator<Item = &'a str>) -> Redactor {
+        Redactor::new(DEFAULT_SECRET_KEYS.iter().copied().chain(extra))
+    }
+
+    /// The secret names, normalised (lowercase, without `_` and `-`), sorted.
+    pub fn secret_keys(&self) -> &[String] {
+        &self.secret_keys
+    }
+
+    /// Redacts a trace's free-form texts (`request`, `response`, `message`) in place; whether anything changed.
+    pub fn redact_trace(&self, trace: &mut Trace) -> bool {
+        let mut changed = false;
+        for text in [&mut trace.request, &mut trace.response, &mut trace.message].into_iter().flatten() {
+            if let Some(redacted) = self.redact_text(text) {
+                *text = redacted;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// `text` with its secrets replaced, or `None` when it holds none. A JSON document is redacted as a document
+    /// (and written back compactly); any other text by its card numbers and `name=value` pairs.
+    pub fn redact_text(&self, text: &str) -> Option<String> {
+        if !self.may_hold_secret(text) {
+            return None;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(original) => {
+                let mut redacted = original.clone();
+                self.redact(&mut redacted);
+                (redacted != original).then(|| redacted.to_string())
+            }
+            Err(_) => self.redact_plain_text(text),
+        }
+    }
+
+    /// A superset of the texts [`Redactor::redact_text`] changes: one holding a card number, an escape sequence
+    /// (a key could hide behind `\u0070assword`), or a token between JSON or form punctuation that is a secret name.
+    fn may_hold_secret(&self, text: &str) -> bool {
+        if text.contains('\\') || mask_card_numbers(text).is_some() {
+            return true;
+        }
+        let mut name = String::new();
+        text.split(is_token_boundary).filter(|token| !token.is_empty()).any(|token| {
+            name.clear();
+            name.extend(token.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase));
+            self.secret_keys.binary_search(&name).is_ok()
+        })
+    }
+
+    /// Card numbers masked, and the value of every `name=value` pair (separated by `&`, `;` or whitespace) whose
+    /// name is a secret.
+    fn redact_plain_text(&self, text: &str) -> Option<String> {
+        let masked = mask_card_numbers(text);
+        let source = masked.as_deref().unwrap_or(text);
+        let mut redacted = String::with_capacity(source.len());
+        let mut pairs_masked = false;
+        let mut rest = source;
+        while !rest.is_empty() {
+            let end = rest.find(['&', ';', ' ', '\n', '\t', '\r']).unwrap_or(rest.len());
+            let (pair, tail) = rest.split_at(end);
+            match pair.split_once('=') {
+                Some((name, value)) if !value.is_empty() && value != MASK && self.is_secret_key(name) => {
+                    redacted.push_str(name);
+                    redacted.push('=');
+                    redacted.push_str(MASK);
+                    pairs_masked = true;
+                }
+                _ => redacted.push_str(pair),
+            }
+            let separator = tail.chars().next().map_or(0, char::len_utf8);
+            redacted.push_str(&tail[..separator]);
+            rest = &tail[separator..];
+        }
+        if pairs_masked {
+            Some(redacted)
+        } else {
+            masked
+        }
+    }
+
     /// Whether the value under `key` is a secret.
     pub fn is_secret_key(&self, key: &str) -> bool {
         self.secret_keys.binary_search(&normalise(key)).is_ok()
@@ -94,6 +183,11 @@ impl Redactor {
         }
         (mask_card_numbers(&key).unwrap_or(key), value)
     }
+}
+
+/// Where [`Redactor::may_hold_secret`] splits a text into candidate names: JSON and form punctuation, whitespace.
+fn is_token_boundary(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '"' | '{' | '}' | '[' | ']' | ',' | ':' | '=' | '&' | ';' | '?')
 }
 
 /// A key name without case, `_` and `-`.
@@ -235,6 +329,46 @@ mod tests {
         assert_eq!(doc, json!({"OTP": MASK, "password": "kept"}));
     }
 
+    #[test]
+    fn trace_texts_are_redacted_as_json_documents_or_as_name_value_pairs() {
+        let redactor = Redactor::default();
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"{"user":"alice","auth":{"Password":"hunter2"}}"#,
+                Some(r#"{"auth":{"Password":"******"},"user":"alice"}"#),
+            ),
+            (r#"{"p\u0061ssword":"hunter2"}"#, Some(r#"{"password":"******"}"#)),
+            (r#"{"note":"reset my password please"}"#, None),
+            (r#"{"order_id":"ORD-1","amount":12}"#, None),
+            ("user=alice&password=hunter2&Access-Token=abc", Some("user=alice&password=******&Access-Token=******")),
+            ("login failed for alice; token=abc", Some("login failed for alice; token=******")),
+            ("paid with 4111 1111 1111 1111", Some("paid with ******")),
+            ("password= (empty) stays", None),
+            ("plain words only", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(redactor.redact_text(text).as_deref(), *expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_trace_has_its_request_response_and_message_redacted() {
+        let mut trace: Trace = serde_json::from_value(json!({
+            "trace_id": "t", "trace_name": "createOrder", "trace_rating": "normal", "trace_type": "ApiCall",
+            "service_type": "marketplace", "resource_type": "order", "project_id": "p", "read_only": false,
+            "time": 1, "record_time": 1,
+            "request": r#"{"card":{"card_number":"4111111111111111"}}"#,
+            "response": r#"{"id":"o-1"}"#,
+            "message": "charged 5500-0000-0000-0004",
+        }))
+        .unwrap();
+        assert!(Redactor::default().redact_trace(&mut trace));
+        assert_eq!(trace.request.as_deref(), Some(r#"{"card":{"card_number":"******"}}"#));
+        assert_eq!(trace.response.as_deref(), Some(r#"{"id":"o-1"}"#));
+        assert_eq!(trace.message.as_deref(), Some("charged ******"));
+        assert!(!Redactor::default().redact_trace(&mut trace), "a redacted trace has nothing left to redact");
+    }
+
     /// Key names: the default secrets in varied spellings, and harmless names.
     fn key() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -299,6 +433,15 @@ mod tests {
             let mut redacted = original.clone();
             redactor.redact(&mut redacted);
             check(&original, &redacted, &redactor)?;
+        }
+
+        #[test]
+        fn the_cheap_scan_never_skips_a_text_that_holds_a_secret(original in document()) {
+            let redactor = Redactor::default();
+            let mut redacted = original.clone();
+            redactor.redact(&mut redacted);
+            let text = original.to_string();
+            prop_assert_eq!(redactor.redact_text(&text), (redacted != original).then(|| redacted.to_string()));
         }
 
         #[test]
