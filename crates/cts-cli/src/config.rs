@@ -77,6 +77,16 @@ pub struct RawSettings {
     /// stores traces as sent. Card numbers are masked unless `off`.
     #[arg(long, env = "CTS_REDACT_KEYS")]
     pub redact_keys: Option<String>,
+    /// The longest a request may take to get its response started (`60s` default); longer gets 503 CTS.0503.
+    #[arg(long, env = "CTS_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+    /// The longest a client may take to send a request's headers, and again its body (`15s` default); a body
+    /// slower than that gets 408 CTS.0408.
+    #[arg(long, env = "CTS_READ_TIMEOUT")]
+    pub read_timeout: Option<String>,
+    /// Connections served at once (`1024` default); more wait to be accepted.
+    #[arg(long, env = "CTS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -104,6 +114,7 @@ pub struct Config {
     pub rate_limits: cts_server::RateLimitConfig,
     /// `None`: redaction is off.
     pub redactor: Option<Redactor>,
+    pub limits: cts_server::RequestLimits,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
@@ -142,6 +153,9 @@ impl RawSettings {
             rate_limit_key: self.rate_limit_key.or(file.rate_limit_key),
             rate_limit_project: self.rate_limit_project.or(file.rate_limit_project),
             redact_keys: self.redact_keys.or(file.redact_keys),
+            request_timeout: self.request_timeout.or(file.request_timeout),
+            read_timeout: self.read_timeout.or(file.read_timeout),
+            max_connections: self.max_connections.or(file.max_connections),
             config: None,
         };
         merged.validate()
@@ -206,7 +220,26 @@ impl RawSettings {
             per_project: per_second("rate_limit_project", self.rate_limit_project, defaults.per_project)?,
         };
         let redactor = parse_redact_keys(self.redact_keys.as_deref())?;
+        let default_limits = cts_server::RequestLimits::default();
+        let timeout = |setting: &str, value: Option<&str>, default: Duration| match value {
+            None => Ok(default),
+            Some(text) => parse_duration(setting, text),
+        };
+        let limits = cts_server::RequestLimits {
+            request_timeout: timeout(
+                "request_timeout",
+                self.request_timeout.as_deref(),
+                default_limits.request_timeout,
+            )?,
+            read_timeout: timeout("read_timeout", self.read_timeout.as_deref(), default_limits.read_timeout)?,
+            max_connections: match self.max_connections {
+                None => default_limits.max_connections,
+                Some(0) => bail!("max_connections: must be at least 1"),
+                Some(max) => max,
+            },
+        };
         Ok(Config {
+            limits,
             tls,
             rate_limits,
             redactor,
@@ -322,6 +355,9 @@ mod tests {
             (RawSettings { rate_limit_key: Some(0), ..raw(None, None, None) }, "rate_limit_key"),
             (RawSettings { rate_limit_project: Some(0), ..raw(None, None, None) }, "rate_limit_project"),
             (RawSettings { redact_keys: Some("otp,,pan".into()), ..raw(None, None, None) }, "redact_keys"),
+            (RawSettings { request_timeout: Some("soon".into()), ..raw(None, None, None) }, "request_timeout"),
+            (RawSettings { read_timeout: Some("0s".into()), ..raw(None, None, None) }, "read_timeout"),
+            (RawSettings { max_connections: Some(0), ..raw(None, None, None) }, "max_connections"),
             (RawSettings { redact_keys: Some("+a b".into()), ..raw(None, None, None) }, "redact_keys"),
         ];
         for (settings, setting) in cases {

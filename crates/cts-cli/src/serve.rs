@@ -52,6 +52,7 @@ pub async fn start(
     let mut state = cts_server::AppState::new(store.clone(), iam.clone(), resources.clone())
         .with_rate_limits(config.rate_limits)
         .with_redactor(config.redactor.clone())
+        .with_limits(config.limits)
         .with_ledger(ledger.clone())
         .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
     let mut notifier_config = cts_notify::NotifierConfig {

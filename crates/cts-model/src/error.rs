@@ -24,6 +24,8 @@ pub enum ErrorCode {
     Unavailable,
     /// The caller's access key or project sent more requests than its rate limit allows.
     TooManyRequests,
+    /// The request's headers or body did not arrive in time.
+    RequestTimeout,
     /// The project has as many trackers (or key event notifications) as it may have.
     TrackerQuotaExceeded,
     /// The management tracker exists already (there is exactly one).
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "CTS.0404",
             ErrorCode::Unavailable => "CTS.0503",
             ErrorCode::TooManyRequests => "CTS.0429",
+            ErrorCode::RequestTimeout => "CTS.0408",
             ErrorCode::TrackerQuotaExceeded => "CTS.0200",
             ErrorCode::ManagementTrackerExists => "CTS.0201",
             ErrorCode::InvalidTrackerType => "CTS.0202",

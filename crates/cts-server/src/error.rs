@@ -16,6 +16,9 @@ use serde::Serialize;
 /// `Retry-After` of a write refused for want of disk space.
 const OUT_OF_SPACE_RETRY_SECONDS: u64 = 30;
 
+/// `Retry-After` of a request that timed out inside cts.
+const TIMED_OUT_RETRY_SECONDS: u64 = 5;
+
 /// Why a request failed. `Display` is for logs; clients get [`ApiError::client_message`].
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -57,6 +60,12 @@ pub enum ApiError {
     /// The store refuses writes (the reason is logged, not told).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The request body did not arrive within the read timeout.
+    #[error("request body not read within {after:?}")]
+    BodyTimedOut { after: std::time::Duration },
+    /// The response did not start within the request timeout.
+    #[error("no response within {after:?}")]
+    TimedOut { after: std::time::Duration },
     #[error("the request's task failed: {0}")]
     TaskFailed(#[source] tokio::task::JoinError),
 }
@@ -86,6 +95,8 @@ impl ApiError {
             | ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
+            ApiError::BodyTimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
+            ApiError::TimedOut { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
             ApiError::TaskFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::NotifyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
@@ -154,6 +165,13 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 format!("too many requests for this access key or project; retry in {retry_after_secs} s")
             }
+            ApiError::BodyTimedOut { after } => {
+                format!("the request body did not arrive within {} s; nothing was stored", after.as_secs_f64())
+            }
+            ApiError::TimedOut { after } => format!(
+                "cts did not answer within {} s; a write may still complete, so retry with the same trace ids",
+                after.as_secs_f64()
+            ),
             ApiError::ReadFailed(_) => "the traces could not be read".to_owned(),
             ApiError::TaskFailed(_) => "the request failed inside cts".to_owned(),
             ApiError::Resource(error) if self.is_internal() => {
@@ -189,6 +207,7 @@ impl IntoResponse for ApiError {
         let retry_after = match self {
             ApiError::WriteFailed(StoreError::OutOfSpace { .. }) => Some(OUT_OF_SPACE_RETRY_SECONDS),
             ApiError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            ApiError::TimedOut { .. } => Some(TIMED_OUT_RETRY_SECONDS),
             _ => None,
         };
         if let Some(seconds) = retry_after {
@@ -200,6 +219,9 @@ impl IntoResponse for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
+        if let Some(after) = crate::deadline::body_timeout(&rejection) {
+            return ApiError::BodyTimedOut { after };
+        }
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge { limit: crate::MAX_BODY_BYTES },
             _ => ApiError::InvalidBody(format!("the request body could not be read: {}", rejection.body_text())),

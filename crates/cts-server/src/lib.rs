@@ -37,12 +37,14 @@
 mod auth;
 mod check_buckets;
 mod console;
+mod deadline;
 mod error;
 mod export;
 mod extract;
 mod ingest;
 mod ledger;
 mod list_traces;
+mod listener;
 mod metrics;
 mod notifications;
 mod openapi;
@@ -60,10 +62,12 @@ mod trace_views;
 mod trackers;
 mod versions;
 
+pub use deadline::RequestLimits;
 pub use error::{ApiError, ErrorBody};
 pub use ingest::{
     validate_batch, AcceptedTrace, IngestResponse, RejectedTrace, ValidatedBatch, MAX_TRACES_PER_REQUEST,
 };
+pub use listener::{MAX_HEADERS, MAX_HEADER_BYTES};
 pub use rate_limit::{RateLimitConfig, RateLimits};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 pub use session::{SessionInfo, CSRF_HEADER, SESSION_COOKIE, SESSION_TTL_MS};
@@ -79,7 +83,6 @@ use cts_model::redact::Redactor;
 use cts_resources::Resources;
 use cts_store::{Store, StoreError};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -104,6 +107,8 @@ pub struct AppState {
     pub sessions: Arc<session::Sessions>,
     /// What ingest redacts from each trace before it is stored; `None` stores traces as sent.
     pub redactor: Option<Arc<Redactor>>,
+    /// Request, read and connection limits ([`deadline`], [`listener`]).
+    pub limits: RequestLimits,
 }
 
 impl AppState {
@@ -118,7 +123,12 @@ impl AppState {
             rate_limits: Arc::default(),
             sessions: Arc::default(),
             redactor: Some(Arc::default()),
+            limits: RequestLimits::default(),
         }
+    }
+
+    pub fn with_limits(self, limits: RequestLimits) -> AppState {
+        AppState { limits, ..self }
     }
 
     /// Redacts with `redactor` (`None`: not at all) instead of the default secret names and card numbers.
@@ -200,6 +210,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline::enforce))
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn(request_id::request_id))
@@ -222,13 +233,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let store = state.store.clone();
-    // The peer address is the source IP of self-audit traces.
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    tokio::task::spawn_blocking(move || store.flush()).await.map_err(std::io::Error::other)??;
-    Ok(())
+    listener::serve_connections(listener, state, None, shutdown).await
 }
 
 /// The span of one request: method, path, request id; the access key is

@@ -69,6 +69,7 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
     metrics::gauge!("cts_store_unsealed_traces").set(stats.memtable_traces as f64);
     metrics::gauge!("cts_store_bytes", "kind" => "segments").set(stats.segment_bytes as f64);
     metrics::gauge!("cts_store_bytes", "kind" => "wal").set(stats.wal_bytes as f64);
+    metrics::gauge!("cts_store_queued_traces").set(stats.queued_traces as f64);
     metrics::gauge!("cts_ready").set(if state.store.refusal().is_none() { 1.0 } else { 0.0 });
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], recorder.render()).into_response())
 }

@@ -1,26 +1,14 @@
 //! HTTPS: the same router served over TLS (rustls) when `CTS_TLS_CERT` and `CTS_TLS_KEY` name a
-//! PEM certificate chain and its private key. Each connection is accepted, handshaken and served
-//! (HTTP/1.1 or HTTP/2 by ALPN) in its own task; on shutdown the listener stops, open connections
-//! finish their requests, then the store is flushed as with plain HTTP.
+//! PEM certificate chain and its private key; connections are accepted and served by [`crate::listener`],
+//! with the same limits and shutdown as plain HTTP.
 
-use crate::{app, AppState, ServeError};
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use crate::{AppState, ServeError};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
-
-/// How long a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long open connections get to finish at shutdown.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -68,58 +56,12 @@ impl TlsConfig {
     }
 }
 
-/// [`crate::serve`] over TLS.
+/// [`crate::serve`] over TLS (HTTP/1.1 or HTTP/2 by ALPN).
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     state: AppState,
     tls: TlsConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let store = state.store.clone();
-    let router = app(state);
-    let acceptor = TlsAcceptor::from(tls.0);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: keep serving what is open.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        // The peer address is the source IP of self-audit traces, as with plain HTTP.
-        let service =
-            tower::ServiceExt::map_request(router.clone(), move |request: hyper::Request<hyper::body::Incoming>| {
-                let mut request = request.map(axum::body::Body::new);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => return tracing::debug!(%error, %peer, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection =
-                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?} at shutdown; closing them");
-    }
-    tokio::task::spawn_blocking(move || store.flush()).await.map_err(std::io::Error::other)??;
-    Ok(())
+    crate::listener::serve_connections(listener, state, Some(TlsAcceptor::from(tls.0)), shutdown).await
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -38,12 +38,20 @@ pub struct StoreConfig {
     pub retention_ms: i64,
     /// The memtable is sealed into a segment when it holds this many traces.
     pub memtable_max_traces: usize,
+    /// At most this many traces wait in [`Store::append`] for the writer; further appends wait for room
+    /// (backpressure when the disk is slower than ingest).
+    pub max_queued_traces: usize,
 }
 
 impl StoreConfig {
-    /// Defaults: 7 days of retention, memtables of 65,536 traces.
+    /// Defaults: 7 days of retention, memtables of 65,536 traces, 65,536 traces queued.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        StoreConfig { data_dir: data_dir.into(), retention_ms: 7 * DAY_MS, memtable_max_traces: 65_536 }
+        StoreConfig {
+            data_dir: data_dir.into(),
+            retention_ms: 7 * DAY_MS,
+            memtable_max_traces: 65_536,
+            max_queued_traces: 65_536,
+        }
     }
 }
 
@@ -69,6 +77,8 @@ pub struct StoreStats {
     pub segment_bytes: u64,
     /// WAL files.
     pub wal_bytes: u64,
+    /// Traces of async appends waiting for the writer (at most `max_queued_traces`).
+    pub queued_traces: usize,
 }
 
 /// The directories of a store.
@@ -163,6 +173,8 @@ pub struct Store {
 struct Inner {
     shared: Arc<Shared>,
     commands: Option<mpsc::Sender<Command>>,
+    /// One permit per trace an async append may queue ([`StoreConfig::max_queued_traces`]).
+    queue: Arc<Semaphore>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -260,7 +272,9 @@ impl Store {
             .name("cts-store-wal".into())
             .spawn(move || run_writer(writer, command_receiver))
             .map_err(|e| StoreError::io("writer thread", e))?;
-        Ok(Store { inner: Arc::new(Inner { shared, commands: Some(command_sender), threads: vec![writer, sealer] }) })
+        let queue = Arc::new(Semaphore::new(shared.config.max_queued_traces.max(1)));
+        let inner = Inner { shared, commands: Some(command_sender), queue, threads: vec![writer, sealer] };
+        Ok(Store { inner: Arc::new(inner) })
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -272,7 +286,12 @@ impl Store {
         sender.send(command).map_err(|_| StoreError::Closed)
     }
 
-    fn submit(&self, traces: Vec<Trace>) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
+    /// Sends an append to the writer; `queued` (its room in the queue) is released once the writer answers.
+    fn submit(
+        &self,
+        traces: Vec<Trace>,
+        queued: Option<OwnedSemaphorePermit>,
+    ) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
         let encoded = EncodedBatch::encode(&traces);
         let hasher = &self.shared().hasher;
         let keys = traces.iter().map(|trace| hasher.key(&trace.project_id, &trace.trace_id)).collect();
@@ -281,27 +300,29 @@ impl Store {
             None => Vec::new(),
         };
         let (done, receiver) = oneshot::channel();
-        self.send(Command::Append { traces, keys, encoded, leaf_hashes, done })?;
+        self.send(Command::Append { traces, keys, encoded, leaf_hashes, done, queued })?;
         Ok(receiver)
     }
 
     /// Appends traces durably (group commit). Returns only after the traces are fsynced.
     /// Idempotent on (project_id, trace_id): a trace whose id is already stored (or repeated in the
-    /// batch) is not stored again.
+    /// batch) is not stored again. Waits first while [`StoreConfig::max_queued_traces`] traces are queued.
     pub async fn append(&self, traces: Vec<Trace>) -> Result<AppendOutcome, StoreError> {
         if traces.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        self.submit(traces)?.await.map_err(|_| StoreError::Closed)?
+        let permits = traces.len().min(self.shared().config.max_queued_traces).max(1) as u32;
+        let queued = self.inner.queue.clone().acquire_many_owned(permits).await.map_err(|_| StoreError::Closed)?;
+        self.submit(traces, Some(queued))?.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The same as [`Store::append`], for callers outside an async runtime (it blocks; do not call it
-    /// from async code).
+    /// from async code). Each caller has one append in flight, so these are not counted in the queue.
     pub fn append_blocking(&self, traces: Vec<Trace>) -> Result<AppendOutcome, StoreError> {
         if traces.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        self.submit(traces)?.blocking_recv().map_err(|_| StoreError::Closed)?
+        self.submit(traces, None)?.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Newest-first page of traces matching the query (see [`TraceQuery`]). Never returns traces
@@ -440,6 +461,7 @@ impl Store {
             bytes_on_disk: segment_bytes + wal_bytes,
             segment_bytes,
             wal_bytes,
+            queued_traces: shared.config.max_queued_traces.max(1) - self.inner.queue.available_permits(),
         }
     }
 

@@ -602,3 +602,89 @@ fn a_damaged_sidecar_block_is_reported_as_corruption_not_returned() {
     let results: Vec<_> = queries.map(|query| store.query(&query)).collect();
     assert!(results.iter().any(|result| matches!(result, Err(StoreError::Corrupt { .. }))));
 }
+
+/// A WAL sink (in memory) whose fsyncs wait until the test opens its gate: a disk slower than ingest.
+struct GatedSync {
+    len: u64,
+    gate: Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>,
+    syncing: Arc<AtomicUsize>,
+}
+
+impl WalSink for GatedSync {
+    fn len(&mut self) -> io::Result<u64> {
+        Ok(self.len)
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.len = len;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.syncing.fetch_add(1, Ordering::SeqCst);
+        let (open, opened) = &*self.gate;
+        let mut open = open.lock();
+        while !*open {
+            opened.wait(&mut open);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn appends_wait_for_room_in_the_queue_while_the_disk_is_slow_and_all_complete_once_it_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
+    let syncing = Arc::new(AtomicUsize::new(0));
+    let factory: Arc<SinkFactory> = {
+        let (gate, syncing) = (gate.clone(), syncing.clone());
+        Arc::new(move |_: &Path| {
+            Ok(Box::new(GatedSync { len: 0, gate: gate.clone(), syncing: syncing.clone() }) as Box<dyn WalSink>)
+        })
+    };
+    let config = StoreConfig { max_queued_traces: 10, ..config(dir.path(), 1000) };
+    let store = Store::open_with_sink(config, factory, None).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let batch = |from: u64, count: u64| (from..from + count).map(make_trace).collect::<Vec<_>>();
+    runtime.block_on(async {
+        // The writer takes the first append and waits in its fsync.
+        let first = tokio::spawn({
+            let store = store.clone();
+            let traces = batch(0, 10);
+            async move { store.append(traces).await }
+        });
+        while syncing.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // The second fills the queue; the third waits for room.
+        let second = tokio::spawn({
+            let store = store.clone();
+            let traces = batch(10, 10);
+            async move { store.append(traces).await }
+        });
+        while store.stats().queued_traces < 10 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let third = tokio::spawn({
+            let store = store.clone();
+            let traces = batch(20, 1);
+            async move { store.append(traces).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(store.stats().queued_traces, 10, "the queue holds no more than its bound");
+        assert!(!third.is_finished() && !second.is_finished() && !first.is_finished());
+
+        *gate.0.lock() = true;
+        gate.1.notify_all();
+        for append in [first, second, third] {
+            append.await.unwrap().unwrap();
+        }
+    });
+    assert_eq!(store.stats().queued_traces, 0);
+    assert_eq!(all_traces(&store), sorted(batch(0, 21)));
+}

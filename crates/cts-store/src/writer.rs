@@ -18,6 +18,10 @@ use tokio::sync::oneshot;
 
 /// At most this many commands are committed with one fsync.
 const MAX_GROUP: usize = 256;
+/// At most this many full memtables wait for the sealer; the writer waits before filling another.
+const MAX_SEALING: usize = 2;
+/// How often a waiting writer looks whether the sealer caught up.
+const SEALER_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 pub(crate) enum Command {
     Append {
@@ -28,6 +32,8 @@ pub(crate) enum Command {
         /// The leaf hash of each trace when the store has an append log (else empty).
         leaf_hashes: Vec<LeafHash>,
         done: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+        /// The append's room in the store's queue (async appends), released when the writer takes it.
+        queued: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     /// Seal the memtable now; `done` is answered once every pending seal has finished.
     Rotate { done: oneshot::Sender<Result<(), StoreError>> },
@@ -253,6 +259,7 @@ impl Writer {
         if self.shared.state.read().memtable.is_empty() {
             return Ok(());
         }
+        self.wait_for_sealer();
         let generation = self.generation + 1;
         let path = wal_path(&self.shared.layout.wal_dir, generation);
         let sink = (self.sink_factory)(&path).map_err(|e| StoreError::io(&path, e))?;
@@ -270,6 +277,22 @@ impl Writer {
         // The sealer only exits after this thread does.
         let _ = self.sealer.send(SealCommand::Seal(sealed));
         Ok(())
+    }
+}
+
+impl Writer {
+    /// Backpressure: while [`MAX_SEALING`] full memtables wait for the sealer (a disk slower than ingest), the
+    /// writer takes no new appends, so callers wait in the store's queue instead of memory growing.
+    fn wait_for_sealer(&self) {
+        let started = std::time::Instant::now();
+        while self.shared.state.read().sealing.len() >= MAX_SEALING && !self.shared.closing.load(Ordering::SeqCst) {
+            std::thread::sleep(SEALER_POLL);
+        }
+        let waited = started.elapsed();
+        if waited >= SEALER_POLL {
+            metrics::histogram!("cts_store_sealer_wait_seconds").record(waited.as_secs_f64());
+            tracing::debug!(waited_ms = waited.as_millis() as u64, "the WAL writer waited for the sealer");
+        }
     }
 }
 
@@ -302,7 +325,9 @@ pub(crate) fn run_writer(mut writer: Writer, commands: mpsc::Receiver<Command>) 
         let mut appends = Vec::new();
         for command in group {
             match command {
-                Command::Append { traces, keys, encoded, leaf_hashes, done } => {
+                // Taken by the writer: the append's room in the queue is free again.
+                Command::Append { traces, keys, encoded, leaf_hashes, done, queued } => {
+                    drop(queued);
                     appends.push(PendingAppend { traces, keys, encoded, leaf_hashes, done })
                 }
                 Command::Rotate { done } => {

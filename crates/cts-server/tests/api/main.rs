@@ -2,7 +2,7 @@
 //! with `cts-client` (`client`); trackers, tags, quotas and operations (`trackers`); notifications,
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
-//! (`operations_endpoints`); rate limits (`limits`); redaction before storage (`redaction`).
+//! (`operations_endpoints`); rate limits (`limits`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`).
 
 mod client;
 mod common;
@@ -17,5 +17,6 @@ mod redaction;
 mod roles;
 mod routes;
 mod self_audit;
+mod timeouts;
 mod trackers;
 mod versions;
