@@ -299,7 +299,13 @@ fn record(
 ) -> Result<(), crate::NotifyError> {
     let id = &pending.delivery.id;
     match outcome {
-        Ok(()) => outbox.delivered(id),
+        Ok(()) => {
+            outbox.delivered(id)?;
+            metrics::counter!("cts_notify_deliveries_total", "outcome" => "delivered").increment(1);
+            let lag_ms = cts_model::now_ms().saturating_sub(pending.delivery.created_ms).max(0);
+            metrics::histogram!("cts_notify_delivery_lag_seconds").record(lag_ms as f64 / 1000.0);
+            Ok(())
+        }
         Err(error) => {
             let now = cts_model::now_ms();
             let retry_at = match error {
@@ -307,6 +313,8 @@ fn record(
                 _ => retry.retry_at(pending.attempts + 1, pending.delivery.created_ms, now, &mut rand::thread_rng()),
             };
             let outcome = outbox.failed(id, &error.to_string(), retry_at)?;
+            let counted = if retry_at.is_some() { "retried" } else { "dead_lettered" };
+            metrics::counter!("cts_notify_deliveries_total", "outcome" => counted).increment(1);
             tracing::warn!(delivery = %id, %error, attempts = pending.attempts + 1, ?outcome, "delivery failed");
             Ok(())
         }

@@ -70,6 +70,9 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
     metrics::gauge!("cts_store_bytes", "kind" => "segments").set(stats.segment_bytes as f64);
     metrics::gauge!("cts_store_bytes", "kind" => "wal").set(stats.wal_bytes as f64);
     metrics::gauge!("cts_store_queued_traces").set(stats.queued_traces as f64);
+    if let Some(notify) = &state.notify {
+        metrics::gauge!("cts_notify_outbox_pending").set(notify.outbox.pending_len() as f64);
+    }
     metrics::gauge!("cts_ready").set(if state.store.refusal().is_none() { 1.0 } else { 0.0 });
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], recorder.render()).into_response())
 }

@@ -195,7 +195,9 @@ impl Transfer {
                 }
             }
             let Some(obs_info) = delivers_files(&tracker) else { continue };
-            match self.deliver(&tracker, obs_info, now_ms).await {
+            let delivered = self.deliver(&tracker, obs_info, now_ms).await;
+            self.record_lag(&tracker, now_ms, delivered.is_ok());
+            match delivered {
                 Ok(delivered) => {
                     report.add(&delivered);
                     self.set_health(&tracker, None).await?;
@@ -212,6 +214,17 @@ impl Transfer {
             }
         }
         Ok(report)
+    }
+
+    /// Metrics of one tracker's cycle: how far its delivered windows lag behind `now_ms`, and the cycle's outcome.
+    fn record_lag(&self, tracker: &Tracker, now_ms: i64, delivered: bool) {
+        let labels = [("project_id", tracker.project_id.clone()), ("tracker", tracker.tracker_name.clone())];
+        if let Some(cursor) = self.cursors.files(&tracker.id) {
+            let lag_ms = now_ms.saturating_sub(cursor.next_window_ms).max(0);
+            metrics::gauge!("cts_transfer_lag_seconds", &labels).set(lag_ms as f64 / 1000.0);
+        }
+        let outcome = if delivered { "delivered" } else { "failed" };
+        metrics::counter!("cts_transfer_cycles_total", "outcome" => outcome).increment(1);
     }
 
     async fn set_health(&self, tracker: &Tracker, problem: Option<&'static str>) -> Result<(), TransferError> {

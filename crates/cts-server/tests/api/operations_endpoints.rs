@@ -53,6 +53,7 @@ async fn metrics_count_requests_ingest_and_store_figures() {
         ("cts_store_traces", 3.0),
         ("cts_ready", 1.0),
         ("cts_wal_commit_seconds_count", 1.0),
+        ("cts_store_queued_traces", 0.0),
     ];
     for (name, value) in expected {
         assert_eq!(sample(&text, name), Some(value), "{name} in\n{text}");
