@@ -510,6 +510,25 @@ mod tests {
         }
     }
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    #[test]
+    fn bench_flags_still_run_the_benchmark_and_load_is_a_separate_mode() {
+        use clap::Parser;
+        let bench = Cli::try_parse_from(["bench", "--traces", "5", "--batch", "2"]).unwrap().bench;
+        assert!(bench.mode.is_none());
+        assert_eq!((bench.traces, bench.batch), (5, 2));
+        let load = Cli::try_parse_from(["bench", "load", "--duration", "3", "--ingest-clients", "4"]).unwrap().bench;
+        let Some(BenchMode::Load(load)) = load.mode else { panic!("load mode expected") };
+        assert_eq!((load.duration, load.ingest_clients, load.requests), (3, 4, 1_000_000));
+        assert!(Cli::try_parse_from(["bench", "--traces", "5", "load"]).is_err(), "bench flags do not apply to load");
+        assert!(Cli::try_parse_from(["bench", "load", "--url", "http://h", "--rate-limit-key", "5"]).is_err());
+    }
+
     #[test]
     fn options_out_of_range_are_refused_before_anything_runs() {
         for options in [

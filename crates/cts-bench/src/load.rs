@@ -300,18 +300,18 @@ async fn load(options: LoadOptions) -> anyhow::Result<LoadReport> {
             tokio::spawn(clients::query(loaded.client.clone(), Arc::clone(&plan), Arc::clone(&budget), client_seed))
         })
         .collect();
-    let (tallies, acknowledged) = within(duration + GRACE, "the load", async {
-        let mut tallies = Tallies::default();
-        let mut acknowledged = Vec::new();
+    let (tallies, acknowledged, waited_for_bodies) = within(duration + GRACE, "the load", async {
+        let (mut tallies, mut acknowledged, mut waited) = (Tallies::default(), Vec::new(), Duration::ZERO);
         for ingester in ingesters {
-            let (ingested, ids) = ingester.await.context("an ingest client panicked")?;
-            tallies.merge(ingested);
-            acknowledged.extend(ids);
+            let ingested = ingester.await.context("an ingest client panicked")?;
+            tallies.merge(ingested.tallies);
+            acknowledged.extend(ingested.acknowledged);
+            waited += ingested.waited_for_bodies;
         }
         for querier in queriers {
             tallies.merge(querier.await.context("a query client panicked")?);
         }
-        anyhow::Ok((tallies, acknowledged))
+        anyhow::Ok((tallies, acknowledged, waited))
     })
     .await?;
     let elapsed = started.elapsed();
@@ -341,6 +341,7 @@ async fn load(options: LoadOptions) -> anyhow::Result<LoadReport> {
         request_limit: max_requests,
         stopped_by: if budget.requests_ran_out() { StopReason::Requests } else { StopReason::Duration },
         elapsed_seconds: elapsed.as_secs_f64(),
+        waited_for_bodies_seconds: waited_for_bodies.as_secs_f64(),
         requests: operations.iter().map(|operation| operation.requests).sum(),
         operations,
         verification: Verification {

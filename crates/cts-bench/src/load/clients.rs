@@ -66,33 +66,38 @@ async fn pause_if_rate_limited(label: &str) {
     }
 }
 
-/// POSTs bodies from `bodies` until the budget or the bodies run out; returns
-/// the tallies and the acknowledged trace ids.
-pub async fn ingest(
-    client: Client,
-    bodies: Arc<Mutex<mpsc::Receiver<IngestBody>>>,
-    budget: Arc<Budget>,
-) -> (Tallies, Vec<String>) {
-    let mut tallies = Tallies::default();
-    let mut acknowledged = Vec::new();
+/// What one ingest client did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    pub tallies: Tallies,
+    pub acknowledged: Vec<String>,
+    /// Time spent waiting for the producer to generate a body.
+    pub waited_for_bodies: Duration,
+}
+
+/// POSTs bodies from `bodies` until the budget or the bodies run out.
+pub async fn ingest(client: Client, bodies: Arc<Mutex<mpsc::Receiver<IngestBody>>>, budget: Arc<Budget>) -> Ingested {
+    let mut ingested = Ingested::default();
     while budget.take() {
+        let waiting = Instant::now();
         let Some(body) = bodies.lock().await.recv().await else { break };
+        ingested.waited_for_bodies += waiting.elapsed();
         let started = Instant::now();
         match client.ingest_raw(body).await {
             Ok(answer) => {
-                let tally = tallies.succeeded(Operation::Ingest, started.elapsed());
+                let tally = ingested.tallies.succeeded(Operation::Ingest, started.elapsed());
                 tally.traces_accepted += answer.accepted.len() as u64;
                 tally.traces_rejected += answer.rejected.len() as u64;
-                acknowledged.extend(answer.accepted.into_iter().map(|trace| trace.trace_id));
+                ingested.acknowledged.extend(answer.accepted.into_iter().map(|trace| trace.trace_id));
             }
             Err(error) => {
                 let label = failure_label(&error);
-                tallies.failed(Operation::Ingest, label.clone());
+                ingested.tallies.failed(Operation::Ingest, label.clone());
                 pause_if_rate_limited(&label).await;
             }
         }
     }
-    (tallies, acknowledged)
+    ingested
 }
 
 /// What query clients ask about: values that occur in the workload, and the window.

@@ -196,6 +196,9 @@ pub struct LoadReport {
     pub stopped_by: StopReason,
     /// From the first request to the last answer.
     pub elapsed_seconds: f64,
+    /// Time ingest clients spent waiting for the producer thread to generate bodies, all clients together
+    /// (when large, generation rather than cts bounded the ingest rate).
+    pub waited_for_bodies_seconds: f64,
     /// The sum of every operation's `requests`.
     pub requests: u64,
     pub operations: Vec<OperationReport>,
@@ -275,6 +278,11 @@ impl fmt::Display for LoadReport {
         if let Some(rejected) = self.operations.iter().filter_map(|row| row.traces_rejected).find(|&n| n > 0) {
             writeln!(f, "traces refused in ingest answers: {}", grouped(rejected as f64))?;
         }
+        writeln!(
+            f,
+            "ingest clients waited {:.2} s in all for the workload generator (not in the latencies)",
+            self.waited_for_bodies_seconds
+        )?;
         writeln!(f)?;
         let check = &self.verification;
         if check.looked_up == check.acknowledged {
@@ -334,5 +342,37 @@ mod tests {
         let broad = &reports[1];
         assert_eq!((broad.requests, broad.succeeded, broad.latency_ms), (1, 0, None));
         assert_eq!((broad.traces_accepted, broad.traces_per_second), (None, None));
+    }
+
+    fn report(acknowledged: u64, looked_up: u64, missing: Vec<String>) -> LoadReport {
+        let mut tallies = Tallies::default();
+        tallies.succeeded(Operation::Ingest, Duration::from_millis(3)).traces_accepted += acknowledged;
+        tallies.failed(Operation::Export, "503".to_owned());
+        let operations = tallies.reports(Duration::from_secs(1));
+        LoadReport {
+            target: "http://127.0.0.1:1".to_owned(),
+            seed: 1,
+            batch: 100,
+            ingest_clients: 1,
+            query_clients: 1,
+            duration_limit_seconds: 60.0,
+            request_limit: 2,
+            stopped_by: StopReason::Requests,
+            elapsed_seconds: 1.0,
+            waited_for_bodies_seconds: 0.0,
+            requests: 2,
+            operations,
+            verification: Verification { acknowledged, looked_up, found: looked_up - missing.len() as u64, missing },
+        }
+    }
+
+    #[test]
+    fn the_table_ends_with_the_acknowledged_trace_check() {
+        let every = report(1_500, 1_500, Vec::new()).to_string();
+        assert!(every.ends_with("acknowledged 1,500, found 1,500"), "{every}");
+        let sampled = report(20_000, 1_000, vec!["t-9".to_owned()]).to_string();
+        assert!(sampled.ends_with("acknowledged 20,000, looked up a seeded sample of 1,000, found 999\nnot found: t-9"));
+        assert!(sampled.contains("failures of export CSV user+trace_name: 503 x1"), "{sampled}");
+        assert_eq!(report(1, 1, Vec::new()).server_errors(), 1);
     }
 }
