@@ -17,12 +17,9 @@ pub struct Cts {
 
 impl Cts {
     pub fn new(endpoint: &str, identity: &Identity) -> anyhow::Result<Cts> {
-        let credentials = cts_client::Credentials {
-            access_key: identity.access_key.clone(),
-            secret_key: identity.secret_key.clone(),
-            project_id: identity.project_id.clone(),
-        };
-        Ok(Cts { client: cts_client::Client::new(endpoint, credentials).context("building the cts client")? })
+        Ok(Cts {
+            client: cts_client::Client::new(endpoint, identity.credentials()).context("building the cts client")?,
+        })
     }
 
     /// Sends every body with `concurrency` parallel clients; returns the wall

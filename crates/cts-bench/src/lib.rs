@@ -16,6 +16,7 @@
 //! Every phase is bounded in time; children never outlive the run.
 
 mod cts_http;
+pub mod load;
 pub mod postgres;
 mod process;
 mod query;
@@ -80,7 +81,11 @@ impl Default for BenchOptions {
 
 /// The flags of `cts bench`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Without a mode, the benchmark against PostgreSQL.
+    #[command(subcommand)]
+    pub mode: Option<BenchMode>,
     /// Traces in the workload.
     #[arg(long, default_value_t = 1_000_000)]
     pub traces: usize,
@@ -116,8 +121,18 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// The modes of `cts bench` besides the benchmark.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BenchMode {
+    /// A load test mixing ingest and queries, bounded in time and requests: throughput and latency percentiles.
+    Load(load::LoadArgs),
+}
+
 /// `cts bench`: runs with these flags and prints the table (or JSON) on stdout.
 pub fn run_cli(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchMode::Load(load_args)) = args.mode {
+        return load::run_cli(load_args);
+    }
     let defaults = BenchOptions::default();
     let options = BenchOptions {
         traces: args.traces,
@@ -148,14 +163,23 @@ pub fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
     {
         bail!("bench needs traces > 0, batch 1-1000, concurrency > 0 and queries > 0");
     }
+    on_own_runtime("cts-bench", move || bench(options))
+}
+
+/// Runs the future `work` makes on a new thread with its own multi-threaded
+/// runtime (callable from anywhere, inside an async runtime too).
+fn on_own_runtime<T: Send + 'static, F: Future<Output = anyhow::Result<T>>>(
+    name: &str,
+    work: impl FnOnce() -> F + Send + 'static,
+) -> anyhow::Result<T> {
     std::thread::Builder::new()
-        .name("cts-bench".into())
+        .name(name.into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(bench(options))
+            runtime.block_on(work())
         })?
         .join()
-        .map_err(|_| anyhow::anyhow!("the benchmark thread panicked"))?
+        .map_err(|_| anyhow::anyhow!("the {name} thread panicked"))?
 }
 
 fn progress(message: impl std::fmt::Display) {
@@ -181,8 +205,7 @@ fn prepare(
     let stride = (traces / pairs_wanted).max(1);
     let mut prepared =
         PreparedWorkload { bodies: Vec::with_capacity(traces.div_ceil(batch)), pairs: Vec::new(), json_bytes: 0 };
-    let mut body = Vec::new();
-    let mut in_body = 0;
+    let mut bodies = BodyBuilder::new(batch);
     for (index, trace) in workload::Generator::new(seed, now_ms, traces).enumerate() {
         if index % stride == 0 && prepared.pairs.len() < pairs_wanted {
             let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
@@ -190,16 +213,42 @@ fn prepare(
         }
         let json = serde_json::to_vec(&trace)?;
         prepared.json_bytes += json.len() as u64;
-        body.extend_from_slice(if in_body == 0 { b"{\"traces\":[" } else { b"," });
-        body.extend_from_slice(&json);
-        in_body += 1;
-        if in_body == batch || index + 1 == traces {
-            body.extend_from_slice(b"]}");
-            prepared.bodies.push(Bytes::from(std::mem::take(&mut body)));
-            in_body = 0;
-        }
+        prepared.bodies.extend(bodies.push(&json));
     }
+    prepared.bodies.extend(bodies.finish());
     Ok(prepared)
+}
+
+/// Gathers traces' JSON into ingest request bodies (`{"traces":[...]}`) of `batch` traces each.
+struct BodyBuilder {
+    batch: usize,
+    body: Vec<u8>,
+    traces: usize,
+}
+
+impl BodyBuilder {
+    fn new(batch: usize) -> BodyBuilder {
+        BodyBuilder { batch, body: Vec::new(), traces: 0 }
+    }
+
+    /// Adds one trace; returns the body it completes.
+    fn push(&mut self, trace_json: &[u8]) -> Option<Bytes> {
+        self.body.extend_from_slice(if self.traces == 0 { b"{\"traces\":[" } else { b"," });
+        self.body.extend_from_slice(trace_json);
+        self.traces += 1;
+        (self.traces == self.batch).then(|| self.take())
+    }
+
+    /// The last, partly filled body, if any trace is left.
+    fn finish(mut self) -> Option<Bytes> {
+        (self.traces > 0).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Bytes {
+        self.body.extend_from_slice(b"]}");
+        self.traces = 0;
+        Bytes::from(std::mem::take(&mut self.body))
+    }
 }
 
 /// Parses and validates every trace of the bodies as the server does (timed,
@@ -325,6 +374,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<BenchReport> {
         &serve_dir,
         &work_dir.join("serve.log"),
         &identity,
+        &[],
         Duration::from_secs(60),
     )?;
     let cts = cts_http::Cts::new(&server.endpoint, &identity)?;
@@ -458,6 +508,25 @@ mod tests {
             let text = std::str::from_utf8(batch).unwrap();
             assert_eq!(text.matches('\n').count(), 100, "raw newlines only end rows");
         }
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    #[test]
+    fn bench_flags_still_run_the_benchmark_and_load_is_a_separate_mode() {
+        use clap::Parser;
+        let bench = Cli::try_parse_from(["bench", "--traces", "5", "--batch", "2"]).unwrap().bench;
+        assert!(bench.mode.is_none());
+        assert_eq!((bench.traces, bench.batch), (5, 2));
+        let load = Cli::try_parse_from(["bench", "load", "--duration", "3", "--ingest-clients", "4"]).unwrap().bench;
+        let Some(BenchMode::Load(load)) = load.mode else { panic!("load mode expected") };
+        assert_eq!((load.duration, load.ingest_clients, load.requests), (3, 4, 1_000_000));
+        assert!(Cli::try_parse_from(["bench", "--traces", "5", "load"]).is_err(), "bench flags do not apply to load");
+        assert!(Cli::try_parse_from(["bench", "load", "--url", "http://h", "--rate-limit-key", "5"]).is_err());
     }
 
     #[test]

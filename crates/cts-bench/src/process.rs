@@ -28,6 +28,15 @@ impl Identity {
         }
     }
 
+    /// The access key pair and project a client signs with.
+    pub fn credentials(&self) -> cts_client::Credentials {
+        cts_client::Credentials {
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            project_id: self.project_id.clone(),
+        }
+    }
+
     fn apply(&self, command: &mut Command) {
         command
             .env("CTS_ADMIN_ACCESS_KEY", &self.access_key)
@@ -45,19 +54,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `cts serve` on a free 127.0.0.1 port with `data_dir` and waits
-    /// until `/health` answers 200 (or fails after `ready_timeout`).
+    /// Starts `cts serve` on a free 127.0.0.1 port with `data_dir` and the
+    /// further environment `settings` (`CTS_*` variables), and waits until
+    /// `/health` answers 200 (or fails after `ready_timeout`).
     pub fn start(
         binary: &Path,
         data_dir: &Path,
         log: &Path,
         identity: &Identity,
+        settings: &[(&str, String)],
         ready_timeout: Duration,
     ) -> anyhow::Result<Server> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
         let mut command = Command::new(binary);
         command.arg("serve").arg("--data-dir").arg(data_dir).arg("--listen").arg(address.to_string());
         identity.apply(&mut command);
+        command.envs(settings.iter().map(|(name, value)| (name, value)));
         let child = spawn_logged(&mut command, log)?;
         let mut server = Server { child, log: log.to_owned(), endpoint: format!("http://{address}") };
         let deadline = Instant::now() + ready_timeout;

@@ -99,7 +99,7 @@ fn ratio(numerator: f64, denominator: f64) -> String {
 }
 
 /// 1234567.8 -> "1,234,568".
-fn grouped(value: f64) -> String {
+pub(crate) fn grouped(value: f64) -> String {
     let digits = format!("{:.0}", value);
     let (sign, digits) = digits.split_at(if digits.starts_with('-') { 1 } else { 0 });
     let mut out = String::new();
