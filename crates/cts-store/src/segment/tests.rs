@@ -134,3 +134,26 @@ fn parquet_trace_files_round_trip_in_memory_and_other_schemas_are_refused() {
     assert!(matches!(traces_from_parquet(foreign, origin), Err(StoreError::Corrupt { .. })));
     assert!(traces_from_parquet(Bytes::from_static(b"not parquet"), origin).is_err());
 }
+
+/// Found by the `import_file` fuzz target: the parquet crate's decoder overflows (a panic with overflow checks)
+/// on this file.
+#[test]
+fn a_parquet_file_that_overflows_the_decoder_is_an_error_not_a_panic() {
+    let bytes = Bytes::from_static(include_bytes!("decoder_overflow.parquet"));
+    let error = traces_from_parquet(bytes, Path::new("x.parquet")).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. } | StoreError::Parquet { .. }), "{error}");
+}
+
+/// Found by the `segment_read` fuzz target: this segment file (without its sidecar, so the store rebuilds it)
+/// has a column chunk whose metadata makes the parquet crate assert "column start and length should not be
+/// negative".
+#[test]
+fn a_segment_whose_column_start_is_negative_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("store/segments");
+    std::fs::create_dir_all(&segments).unwrap();
+    std::fs::write(segment_path(&segments, 1), include_bytes!("negative_column_start.parquet")).unwrap();
+    assert!(read_parquet_traces(&segment_path(&segments, 1)).is_err());
+    let error = crate::Store::open(crate::StoreConfig::new(dir.path())).err().expect("the store refuses the segment");
+    assert!(matches!(error, StoreError::Corrupt { .. } | StoreError::Parquet { .. }), "{error}");
+}
