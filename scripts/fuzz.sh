@@ -18,7 +18,10 @@ export RUSTC_BOOTSTRAP=1
 cargo fetch --locked --target "$(rustc -vV | sed -n 's/^host: //p')"
 # Release with debug assertions and overflow checks, AddressSanitizer (cargo-fuzz's defaults); 16 codegen
 # units build the fuzz target tree (the server and store crates instrumented) noticeably faster on 2 cores.
-build_flags=(--sanitizer address --codegen-units 16)
+# The instrumented build lives outside the checkout (CTS_FUZZ_TARGET_DIR), so a fresh clone on a machine
+# that fuzzed before rebuilds only the cts crates, not the ~400 instrumented dependencies.
+target_dir=${CTS_FUZZ_TARGET_DIR:-$HOME/.cache/cts-fuzz/target}
+build_flags=(--sanitizer address --codegen-units 16 --target-dir "$target_dir")
 cargo fuzz build "${build_flags[@]}"
 
 scratch=$(mktemp -d /tmp/cts-fuzz-corpus.XXXXXX)

@@ -521,8 +521,19 @@ impl Segment {
     }
 
     /// Reads the traces of `rows` (ascending, distinct) from the sidecar.
+    /// The traces of `rows`, from the sidecar, each checked to be the row the Parquet file indexes (same time
+    /// and trace id): a sidecar that disagrees with its Parquet file is corrupt, or a point read and a listing
+    /// would disagree (found by the `segment_read` fuzz target).
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<Trace>, StoreError> {
-        self.stored.fetch(rows)
+        let traces = self.stored.fetch(rows)?;
+        let indexed =
+            |row: u32, trace: &Trace| trace.time == self.times[row as usize] && trace.trace_id == self.trace_id(row);
+        match rows.iter().zip(&traces).find(|(&row, trace)| !indexed(row, trace)) {
+            Some((row, _)) => {
+                Err(StoreError::corrupt(self.stored.path(), format!("row {row} is not the Parquet file's row {row}")))
+            }
+            None => Ok(traces),
+        }
     }
 }
 
