@@ -29,6 +29,8 @@ source "$(scripts/garage.sh start "$garage_dir")"
 
 cargo build --locked -p cts-cli
 cargo nextest run --locked --workspace --no-fail-fast
+# Every fuzz target for 20 s (cargo-fuzz on stable; a crash fails the suite and names its input).
+scripts/fuzz.sh 20
 CTS_BIN="$PWD/target/debug/cts" python3 -m pytest -q tests/sdk
 
 # The web console end to end in Debian's Chromium (playwright-core, node --test).

@@ -111,8 +111,18 @@ pub fn traces_to_parquet(traces: &[&Trace]) -> Vec<u8> {
 /// The traces of a Parquet file of the segment schema (a Parquet trace file, or a segment), in row order;
 /// `origin` names it in errors.
 pub fn traces_from_parquet(bytes: Bytes, origin: &Path) -> Result<Vec<Trace>, StoreError> {
-    let metadata = load_metadata(&bytes, origin)?;
-    decode_rows(bytes, metadata, origin)
+    guard_parquet(origin, || {
+        let metadata = load_metadata(&bytes, origin)?;
+        decode_rows(bytes, metadata, origin)
+    })
+}
+
+/// Runs a read of the Parquet file at `path` with the parquet crate, which panics on some malformed files
+/// (assertions on inconsistent column metadata, arithmetic overflow on corrupt encodings, found by the
+/// `segment_read` and `import_file` fuzz targets): such a panic is the file's corruption, an error.
+fn guard_parquet<T>(path: &Path, read: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(StoreError::corrupt(path, "the Parquet reader failed on the file")))
 }
 
 /// Writes `traces` with the segment writer settings and key-value `metadata` to `out`.
@@ -309,8 +319,10 @@ fn load_metadata(reader: &impl ChunkReader, path: &Path) -> Result<ArrowReaderMe
 
 /// Every row of a segment's Parquet file, in row order (rebuilding a sidecar, tests).
 pub(crate) fn read_parquet_traces(path: &Path) -> Result<Vec<Trace>, StoreError> {
-    let (file, metadata) = open_parquet(path)?;
-    decode_rows(file, metadata, path)
+    guard_parquet(path, || {
+        let (file, metadata) = open_parquet(path)?;
+        decode_rows(file, metadata, path)
+    })
 }
 
 /// Every row of a Parquet file of the segment schema as traces.
@@ -349,10 +361,10 @@ impl Segment {
     /// its indexes from the Parquet filter columns. Also returns the identity key of each row, for the
     /// store's global id map.
     pub(crate) fn open(path: &Path, generation: u64, hasher: &IdHasher) -> Result<(Segment, Vec<IdKey>), StoreError> {
-        let (file, metadata) = open_parquet(path)?;
+        let (file, metadata) = guard_parquet(path, || open_parquet(path))?;
         let stored = StoredTraces::open(&stored_path(path.parent().unwrap_or(Path::new(".")), generation))?;
         let mut segment = Segment::empty(generation, path, file.len, stored);
-        let keys = segment.load_indexes(file, metadata, hasher)?;
+        let keys = guard_parquet(path, || segment.load_indexes(file, metadata, hasher))?;
         segment.check_rows()?;
         Ok((segment, keys))
     }
@@ -509,8 +521,19 @@ impl Segment {
     }
 
     /// Reads the traces of `rows` (ascending, distinct) from the sidecar.
+    /// The traces of `rows`, from the sidecar, each checked to be the row the Parquet file indexes (same time
+    /// and trace id): a sidecar that disagrees with its Parquet file is corrupt, or a point read and a listing
+    /// would disagree (found by the `segment_read` fuzz target).
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<Trace>, StoreError> {
-        self.stored.fetch(rows)
+        let traces = self.stored.fetch(rows)?;
+        let indexed =
+            |row: u32, trace: &Trace| trace.time == self.times[row as usize] && trace.trace_id == self.trace_id(row);
+        match rows.iter().zip(&traces).find(|(&row, trace)| !indexed(row, trace)) {
+            Some((row, _)) => {
+                Err(StoreError::corrupt(self.stored.path(), format!("row {row} is not the Parquet file's row {row}")))
+            }
+            None => Ok(traces),
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! - [`trace_file`]: a window's traces cut into files (per service, split when large), gzip or plain JSON.
 //! - [`envelope`]: envelope encryption (AES-256-GCM data keys wrapped by master keys from a [`Keyring`]).
 //! - [`cursor`]: the durable per-tracker cursors.
+//! - [`import`]: trace files read back into validated traces (`cts import`): JSON Lines, JSON, CTS `.json`,
+//!   gzipped or not, and Parquet.
 //! - [`digest`]: the hourly, chained digest files signed with the ledger's key (trackers with
 //!   `is_support_validate`).
 //! - [`stream`]: traces as RFC 5424 syslog messages over TCP and/or JSON lines over HTTP, for trackers with
@@ -22,6 +24,7 @@ pub mod digest;
 mod engine;
 pub mod envelope;
 mod error;
+pub mod import;
 pub mod layout;
 pub mod stream;
 pub mod trace_file;

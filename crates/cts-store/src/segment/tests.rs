@@ -134,3 +134,41 @@ fn parquet_trace_files_round_trip_in_memory_and_other_schemas_are_refused() {
     assert!(matches!(traces_from_parquet(foreign, origin), Err(StoreError::Corrupt { .. })));
     assert!(traces_from_parquet(Bytes::from_static(b"not parquet"), origin).is_err());
 }
+
+/// Found by the `import_file` fuzz target: the parquet crate's decoder overflows (a panic with overflow checks)
+/// on this file.
+#[test]
+fn a_parquet_file_that_overflows_the_decoder_is_an_error_not_a_panic() {
+    let bytes = Bytes::from_static(include_bytes!("decoder_overflow.parquet"));
+    let error = traces_from_parquet(bytes, Path::new("x.parquet")).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. } | StoreError::Parquet { .. }), "{error}");
+}
+
+/// Found by the `segment_read` fuzz target: this segment file (without its sidecar, so the store rebuilds it)
+/// has a column chunk whose metadata makes the parquet crate assert "column start and length should not be
+/// negative".
+#[test]
+fn a_segment_whose_column_start_is_negative_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("store/segments");
+    std::fs::create_dir_all(&segments).unwrap();
+    std::fs::write(segment_path(&segments, 1), include_bytes!("negative_column_start.parquet")).unwrap();
+    assert!(read_parquet_traces(&segment_path(&segments, 1)).is_err());
+    let error = crate::Store::open(crate::StoreConfig::new(dir.path())).err().expect("the store refuses the segment");
+    assert!(matches!(error, StoreError::Corrupt { .. } | StoreError::Parquet { .. }), "{error}");
+}
+
+/// Found by the `segment_read` fuzz target: a segment whose sidecar rows are not the rows its Parquet file
+/// indexes (each file valid on its own) listed a trace that a point read by its id did not find. Reads of such
+/// rows are refused as corrupt.
+#[test]
+fn a_sidecar_that_disagrees_with_its_parquet_file_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{:020}.parquet", 1));
+    std::fs::write(&path, include_bytes!("sidecar_disagrees.parquet")).unwrap();
+    std::fs::write(stored_path(dir.path(), 1), include_bytes!("sidecar_disagrees.traces")).unwrap();
+    let (segment, _) = Segment::open(&path, 1, &IdHasher::default()).unwrap();
+    let all: Vec<u32> = (0..segment.len() as u32).collect();
+    let error = segment.fetch(&all).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+}
