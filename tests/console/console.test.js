@@ -1,7 +1,9 @@
 // End-to-end tests of the web console in Debian's Chromium: a real `cts serve` on a free port and a
 // temporary data directory, an auditor with a console password made by `cts admin`, traces ingested
 // through the API; then sign-in, filters, a trace's JSON, the CSV export against the API's answer,
-// and the live tail. Screenshots go to docs/screenshots/.
+// and the live tail; as the admin, a notification edited in full, a topic's subscriptions, and a tracker's
+// delivery history (the object store is a closed port and cycles run every second, so its deliveries fail for
+// real). Screenshots go to docs/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -21,7 +23,7 @@ const PROJECT_ID = '0123456789abcdef0123456789abcdef';
 const DOMAIN_ID = 'fedcba9876543210fedcba9876543210';
 const PASSWORD = 'correct horse battery';
 
-let server; let dataDir; let base; let browser; let page; let admin;
+let server; let dataDir; let base; let browser; let page; let admin; let topicUrn;
 
 async function freePort() {
   return new Promise((resolve) => {
@@ -72,10 +74,15 @@ function trace(i, time) {
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'cts-console-'));
   const port = await freePort();
+  const closedPort = await freePort();   // nothing listens: the object store is unreachable
   base = `http://127.0.0.1:${port}`;
   const log = openSync(join(dataDir, 'serve.log'), 'w');
   server = spawn(CTS, ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, CTS_ADMIN_ACCESS_KEY: ACCESS_KEY, CTS_ADMIN_SECRET_KEY: SECRET_KEY, CTS_PROJECT_ID: PROJECT_ID, CTS_DOMAIN_ID: DOMAIN_ID },
+    env: {
+      ...process.env, CTS_ADMIN_ACCESS_KEY: ACCESS_KEY, CTS_ADMIN_SECRET_KEY: SECRET_KEY, CTS_PROJECT_ID: PROJECT_ID, CTS_DOMAIN_ID: DOMAIN_ID,
+      CTS_OBS_ENDPOINT: `http://127.0.0.1:${closedPort}`, CTS_OBS_ACCESS_KEY: 'unused', CTS_OBS_SECRET_KEY: 'unused',
+      CTS_OBS_PATH_STYLE: 'true', CTS_TRANSFER_INTERVAL: '1s',
+    },
     stdio: ['ignore', log, log],
   });
   for (let attempt = 0; ; attempt += 1) {
@@ -106,7 +113,8 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) server.kill('SIGTERM');
+  // Stopped before its data directory goes (it seals the memtable on the way out).
+  if (server && server.exitCode === null) await new Promise((resolve) => { server.once('exit', resolve); server.kill('SIGTERM'); });
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -229,4 +237,137 @@ test('phone width keeps the traces page usable', async () => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `no horizontal page scroll at phone width (${overflow}px)`);
   await page.screenshot({ path: join(SCREENSHOTS, 'traces-phone.png'), fullPage: true });
+});
+
+async function signInAsAdmin() {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('#sign-in-form').waitFor();
+  await page.locator('input[name=method][value=key]').check();
+  await page.locator('#access-key').fill(ACCESS_KEY);
+  await page.locator('#secret-key').fill(SECRET_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#who-name').filter({ hasText: '(admin)' }).waitFor();
+}
+
+async function notificationNamed(name) {
+  const { notifications } = await admin.call('GET', `/v3/${PROJECT_ID}/notifications/smn?notification_name=${name}`);
+  return notifications[0];
+}
+
+test('an admin edits a key event notification in full, creates and deletes one; the API answers each change', async () => {
+  await signInAsAdmin();
+  ({ topic_urn: topicUrn } = await admin.call('POST', `/v2/${PROJECT_ID}/notifications/topics`, { name: 'security-alerts' }));
+  await admin.call('POST', `/v3/${PROJECT_ID}/notifications`, { notification_name: 'order_changes', operation_type: 'complete', topic_id: topicUrn });
+  await page.getByRole('link', { name: 'Notifications' }).click();
+  await page.getByRole('button', { name: 'Edit order_changes' }).click();
+  await page.getByLabel('Operations', { exact: true }).selectOption('customized');
+  await page.getByRole('button', { name: 'Add operation' }).click();
+  const operation = page.locator('.repeated.operation').last();
+  await operation.getByLabel('Service type', { exact: true }).fill('marketplace');
+  await operation.getByLabel('Resource type', { exact: true }).fill('Order');
+  await operation.getByLabel('Trace names', { exact: true }).fill('createOrder, deleteOrder');
+  await page.getByRole('button', { name: 'Add user group' }).click();
+  const group = page.locator('.repeated.user-group').last();
+  await group.getByLabel('User group', { exact: true }).fill('ops');
+  await group.getByLabel('Users', { exact: true }).fill('alice, bob');
+  await page.getByLabel('Only traces matching the rules').check();
+  await page.getByLabel('Combine rules with').selectOption('OR');
+  await page.getByLabel(/^Rules, one per line/).fill('code = 403\ntrace_rating=incident');
+  await page.getByLabel('Status', { exact: true }).selectOption('disabled');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#notifications tr[data-notification="order_changes"] td.filter')
+    .filter({ hasText: 'code = 403 OR trace_rating = incident' }).waitFor();
+  const edited = await notificationNamed('order_changes');
+  assert.deepEqual(
+    { ...edited, notification_id: undefined, create_time: undefined },
+    {
+      notification_name: 'order_changes', operation_type: 'customized', status: 'disabled', topic_id: topicUrn,
+      operations: [{ service_type: 'marketplace', resource_type: 'Order', trace_names: ['createOrder', 'deleteOrder'] }],
+      notify_user_list: [{ user_group: 'ops', user_list: ['alice', 'bob'] }],
+      filter: { condition: 'OR', is_support_filter: true, rule: ['code = 403', 'trace_rating = incident'] },
+      notification_type: 'smn', project_id: PROJECT_ID, notification_id: undefined, create_time: undefined,
+    },
+  );
+  // Editing again starts from what is stored: only the rule changes.
+  await page.getByRole('button', { name: 'Edit order_changes' }).click();
+  assert.equal(await page.getByLabel(/^Rules, one per line/).inputValue(), 'code = 403\ntrace_rating = incident');
+  await page.getByLabel(/^Rules, one per line/).fill('code != 200');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('#notifications tr[data-notification="order_changes"] td.filter').filter({ hasText: 'code != 200' }).waitFor();
+  const again = await notificationNamed('order_changes');
+  assert.deepEqual(again.filter.rule, ['code != 200']);
+  assert.deepEqual([again.operations, again.notify_user_list, again.status], [edited.operations, edited.notify_user_list, 'disabled']);
+
+  await page.getByLabel('Notification name').fill('temporary_alert');
+  await page.getByLabel('Topic', { exact: true }).selectOption({ label: 'security-alerts' });
+  await page.getByRole('button', { name: 'Create notification' }).click();
+  await page.locator('#notifications tr[data-notification="temporary_alert"]').waitFor();
+  assert.equal((await notificationNamed('temporary_alert')).status, 'enabled');
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Delete temporary_alert' }).click();
+  await page.locator('#notifications tr[data-notification="temporary_alert"]').waitFor({ state: 'detached' });
+  assert.equal(await notificationNamed('temporary_alert'), undefined);
+});
+
+test("a topic's subscriptions: add one, see it in the API, delete it", async () => {
+  const subscriptions = async () => (await admin.call('GET',
+    `/v2/${PROJECT_ID}/notifications/topics/${encodeURIComponent(topicUrn)}/subscriptions`)).subscriptions;
+  await page.getByRole('button', { name: 'Subscriptions of security-alerts' }).click();
+  const panel = page.locator('tr.subscriptions:not([hidden])');
+  await panel.getByLabel('Protocol').selectOption('https');
+  await panel.getByLabel('Endpoint').fill('https://hooks.example.com/cts');
+  await panel.getByLabel('Remark').fill('on-call pager');
+  await panel.getByRole('button', { name: 'Add subscription' }).click();
+  await panel.locator('tr.subscription').filter({ hasText: 'https://hooks.example.com/cts' }).waitFor();
+  await panel.locator('.secret code').waitFor();
+  assert.deepEqual((await subscriptions()).map((s) => [s.protocol, s.endpoint, s.remark]),
+    [['https', 'https://hooks.example.com/cts', 'on-call pager']]);
+  await page.screenshot({ path: join(SCREENSHOTS, 'notifications.png'), fullPage: true });
+  await panel.getByRole('button', { name: 'Delete subscription https://hooks.example.com/cts' }).click();
+  await panel.locator('tr.subscription').waitFor({ state: 'detached' });
+  assert.deepEqual(await subscriptions(), []);
+});
+
+test("a tracker's delivery history shows its failed deliveries (unreachable object store)", async () => {
+  await admin.call('POST', `/v3/${PROJECT_ID}/tracker`, {
+    tracker_type: 'data', tracker_name: 'offsite-copy', data_bucket: { data_bucket_name: 'orders', data_event: ['WRITE'] },
+    obs_info: { bucket_name: 'cts-offsite-copy', file_prefix_name: 'audit' },
+  });
+  let deliveries = [];
+  for (let attempt = 0; attempt < 100 && deliveries.length < 3; attempt += 1) {
+    await new Promise((r) => setTimeout(r, 100));
+    ({ deliveries } = await admin.call('GET', `/v3/${PROJECT_ID}/trackers/offsite-copy/deliveries?limit=5`));
+  }
+  assert.equal(deliveries.length, 3, 'three delivery cycles (one a second) within 10 s');
+  assert.deepEqual([deliveries[0].outcome, deliveries[0].error.detail], ['failed', 'bucketPolicyError']);
+
+  await page.getByRole('link', { name: 'Trackers' }).click();
+  const toggle = page.getByRole('button', { name: 'Delivery history of offsite-copy' });
+  await toggle.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+  const newest = page.locator('#deliveries-offsite-copy tbody tr.delivery.failed').first();
+  await newest.waitFor();
+  assert.ok(await page.locator('#deliveries-offsite-copy tbody tr.delivery').count() >= 3);
+  assert.equal(await page.locator('#trackers').getByText('false', { exact: true }).count(), 0, 'no stray text');
+  assert.match(await newest.locator('td.error-detail').textContent(), /^bucketPolicyError: /);
+  await page.locator('#trackers tr[data-tracker="offsite-copy"]').filter({ hasText: 'bucketPolicyError' }).waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'tracker-history.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Delivery history of orders-bucket' }).click();
+  await page.locator('#deliveries-orders-bucket tbody td.muted').filter({ hasText: 'None' }).waitFor();
+});
+
+test('phone width keeps the trackers and notifications pages usable', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const [link, ready] of [['Notifications', '#notifications'], ['Trackers', '#deliveries-offsite-copy, #trackers']]) {
+    await page.getByRole('link', { name: link }).click();
+    await page.locator(ready).first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no horizontal page scroll on ${link} at phone width (${overflow}px)`);
+  }
+  await page.getByRole('button', { name: 'Delivery history of offsite-copy' }).click();
+  await page.locator('#deliveries-offsite-copy tbody tr.delivery').first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no horizontal page scroll with the history open (${overflow}px)`);
 });

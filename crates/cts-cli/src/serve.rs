@@ -77,6 +77,7 @@ pub async fn start(
         if let Some(stream) = &config.stream {
             engine = engine.with_stream(cts_transfer::TraceStream::new(stream.clone()));
         }
+        state = state.with_delivery_history(engine.history());
         transfer = Some(Arc::new(engine));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -36,7 +36,8 @@ export async function api(method, path, { query = {}, body, text = false } = {})
   return text ? response.text() : response.json();
 }
 
-// Builds an element: el('td', {class: 'x', onclick: f}, 'text', child, ...).
+// Builds an element: el('td', {class: 'x', onclick: f}, 'text', child, ...). Children that are undefined, null or
+// false are left out (so `condition && el(...)` adds nothing when the condition fails).
 export function el(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -46,7 +47,7 @@ export function el(tag, attributes = {}, ...children) {
     else element.setAttribute(name, value);
   }
   for (const child of children.flat()) {
-    if (child !== undefined && child !== null) element.append(child instanceof Node ? child : String(child));
+    if (child !== undefined && child !== null && child !== false) element.append(child instanceof Node ? child : String(child));
   }
   return element;
 }

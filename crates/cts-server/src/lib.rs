@@ -8,7 +8,8 @@
 //!   streamed (`export.rs`); `.../traces/histogram` and `.../traces/tail` (server-sent events): the
 //!   console's timeline and live tail (`trace_views.rs`).
 //! - `POST`/`PUT /v3/{project_id}/tracker`, `GET`/`DELETE /v3/{project_id}/trackers`:
-//!   CreateTracker, UpdateTracker, ListTrackers, DeleteTracker (`trackers.rs`).
+//!   CreateTracker, UpdateTracker, ListTrackers, DeleteTracker; `GET .../trackers/{tracker_name}/deliveries`:
+//!   a tracker's delivery history (`trackers.rs`).
 //! - `POST /v3/{project_id}/cts-tracker/{tracker_id}/tags/create`, `DELETE .../tags/delete`:
 //!   BatchCreateResourceTags, BatchDeleteResourceTags (`resource_tags.rs`).
 //! - `GET /v3/{project_id}/quotas`, `GET /v3/{project_id}/operations`: ListQuotas, ListOperations.
@@ -97,6 +98,8 @@ pub struct AppState {
     pub resources: Arc<Resources>,
     /// The S3-compatible object store, when one is configured.
     pub obs: Option<Arc<cts_obs::Obs>>,
+    /// Trackers' delivery history, when trace file delivery runs; without it every tracker has none.
+    pub deliveries: Option<Arc<cts_transfer::DeliveryHistory>>,
     /// The verifiable log the store appends to; without it the ledger routes answer 404.
     pub ledger: Option<Arc<cts_ledger::Ledger>>,
     /// Topics and the outbox, when notification delivery runs.
@@ -118,6 +121,7 @@ impl AppState {
             iam,
             resources,
             obs: None,
+            deliveries: None,
             ledger: None,
             notify: None,
             rate_limits: Arc::default(),
@@ -148,6 +152,11 @@ impl AppState {
         AppState { obs: Some(obs), ..self }
     }
 
+    /// The state with the delivery history the transfer engine records ([`cts_transfer::Transfer::history`]).
+    pub fn with_delivery_history(self, deliveries: Arc<cts_transfer::DeliveryHistory>) -> AppState {
+        AppState { deliveries: Some(deliveries), ..self }
+    }
+
     /// The state with the ledger the store was opened with.
     pub fn with_ledger(self, ledger: Arc<cts_ledger::Ledger>) -> AppState {
         AppState { ledger: Some(ledger), ..self }
@@ -165,6 +174,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/traces/tail", get(trace_views::tail))
         .route("/v3/{project_id}/tracker", post(trackers::create_tracker).put(trackers::update_tracker))
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
+        .route("/v3/{project_id}/trackers/{tracker_name}/deliveries", get(trackers::list_deliveries))
         .route("/v3/{project_id}/quotas", get(trackers::list_quotas))
         .route("/v3/{project_id}/operations", get(operations::list_operations))
         // Account-level: `{project_id}` is the caller's domain id here ([`permissions`]).

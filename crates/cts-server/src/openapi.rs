@@ -125,6 +125,14 @@ pub(crate) const OPERATIONS: &[ApiOperation] = &[
     op("get", "/v3/{project_id}/trackers", "ListTrackers", "List trackers")
         .query(TRACKER_QUERY)
         .answers(200, Some("ListTrackersResponse")),
+    op(
+        "get",
+        "/v3/{project_id}/trackers/{tracker_name}/deliveries",
+        "ListTrackerDeliveries",
+        "A tracker's delivery history, newest first",
+    )
+    .query(&[("limit", "1-200, default 50")])
+    .answers(200, Some("ListTrackerDeliveriesResponse")),
     op("delete", "/v3/{project_id}/trackers", "DeleteTracker", "Delete a data tracker, or all without a name")
         .query(TRACKER_QUERY)
         .answers(204, None),
@@ -336,6 +344,7 @@ fn components() -> Value {
         "Tracker": object("A tracker, as the SDK's TrackerResponseBody model"),
         "TrackerRequest": object("The SDK's CreateTrackerRequestBody / UpdateTrackerRequestBody"),
         "ListTrackersResponse": list_of("trackers", "Tracker"),
+        "ListTrackerDeliveriesResponse": object("deliveries [{time_ms, outcome: delivered|failed, windows_delivered, windows_rewritten, files_written, traces_written, digests_written, files_expired, windows_streamed, traces_streamed, error: {detail, reason}?}], tracker_name"),
         "ListQuotasResponse": object("The SDK's ListQuotasResponse: resources [{type, used, quota}]"),
         "ListOperationsResponse": object("The SDK's ListOperationsResponse: operations [{service_type, resource_type, operation_list}]"),
         "TagsRequest": object("The SDK's BatchCreateResourceTagsRequestBody: tags [{key, value}]"),

@@ -1,6 +1,6 @@
 //! Self-audit: cts records its own operations as traces of service_type `CTS`, as CTS does
 //! (createTracker, updateTracker, deleteTracker, createNotification, updateNotification,
-//! deleteNotification; read-only listTrackers, listTraces and exportTrace).
+//! deleteNotification; read-only listTrackers (also a tracker's delivery history), listTraces and exportTrace).
 //!
 //! [`record`] is a layer inside the authentication layer of the `/v3` routes: it runs the handler,
 //! then turns the request, the caller ([`Principal`]), the peer address and the answer (status,
@@ -50,12 +50,13 @@ fn audited(
 }
 
 /// The routes whose calls are recorded.
-fn audited_routes() -> [Audited; 9] {
+fn audited_routes() -> [Audited; 10] {
     [
         audited(Method::POST, "/v3/{project_id}/tracker", "createTracker", TRACKER_FIELDS),
         audited(Method::PUT, "/v3/{project_id}/tracker", "updateTracker", TRACKER_FIELDS),
         audited(Method::DELETE, "/v3/{project_id}/trackers", "deleteTracker", TRACKER_FIELDS),
         audited(Method::GET, "/v3/{project_id}/trackers", "listTrackers", TRACKER_FIELDS),
+        audited(Method::GET, "/v3/{project_id}/trackers/{tracker_name}/deliveries", "listTrackers", TRACKER_FIELDS),
         audited(Method::POST, "/v3/{project_id}/notifications", "createNotification", NOTIFICATION_FIELDS),
         audited(Method::PUT, "/v3/{project_id}/notifications", "updateNotification", NOTIFICATION_FIELDS),
         audited(Method::DELETE, "/v3/{project_id}/notifications", "deleteNotification", NOTIFICATION_FIELDS),

@@ -9,12 +9,14 @@ use crate::extract::{json_body, QueryParams};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::{Extension, Json};
 use cts_iam::Principal;
 use cts_resources::{ProjectScope, Quota, ResourceError, Resources, Tracker, TrackerRequest, TrackerType};
+use cts_transfer::{Delivery, HISTORY_LIMIT};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Runs `operation` on the caller's project off the async runtime (changes fsync the state file).
 pub(crate) async fn on_project<T: Send + 'static>(
@@ -86,6 +88,38 @@ pub(crate) async fn delete_trackers(
     .await?;
     tracing::info!(deleted, "data trackers deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How many deliveries ListTrackerDeliveries answers without a `limit`.
+const DEFAULT_DELIVERIES: usize = 50;
+
+#[derive(Serialize)]
+pub(crate) struct ListDeliveriesResponse {
+    deliveries: Vec<Delivery>,
+    tracker_name: String,
+}
+
+pub(crate) async fn list_deliveries(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(path): Path<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Json<ListDeliveriesResponse>, ApiError> {
+    let limit = match QueryParams::of(&uri).get("limit")? {
+        None => DEFAULT_DELIVERIES,
+        Some(text) => text.parse().ok().filter(|limit| (1..=HISTORY_LIMIT).contains(limit)).ok_or_else(|| {
+            ApiError::InvalidParameter { name: "limit".to_owned(), reason: format!("must be 1-{HISTORY_LIMIT}") }
+        })?,
+    };
+    let tracker_name = path.get("tracker_name").cloned().unwrap_or_default();
+    let name = tracker_name.clone();
+    let tracker = on_project(&state, principal, move |resources, project| {
+        let found = resources.list_trackers(project, Some(&name), None)?.into_iter().next();
+        found.ok_or(ResourceError::TrackerNotFound { tracker_type: "data", name })
+    })
+    .await?;
+    let deliveries = state.deliveries.as_ref().map(|history| history.recent(&tracker.id, limit)).unwrap_or_default();
+    Ok(Json(ListDeliveriesResponse { deliveries, tracker_name }))
 }
 
 /// The `tracker_name` and `tracker_type` query parameters.

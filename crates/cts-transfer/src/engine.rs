@@ -16,6 +16,7 @@ use crate::digest::{
 };
 use crate::envelope::Keyring;
 use crate::error::TransferError;
+use crate::history::{Delivery, DeliveryFailure, DeliveryHistory, DeliveryOutcome};
 use crate::layout::{file_day, DigestName, Encoding, FileName, Window};
 use crate::stream::TraceStream;
 use crate::trace_file::{build_files, FileShape};
@@ -109,6 +110,9 @@ impl CycleReport {
     }
 }
 
+/// The `detail` of a stream's failure in the delivery history (a tracker's status does not show stream failures).
+const STREAM_ERROR: &str = "streamError";
+
 /// Why a tracker's files could not be delivered: the detail its status shows, and what happened.
 #[derive(Debug)]
 struct Problem {
@@ -124,6 +128,8 @@ pub struct Transfer {
     cursors: CursorStore,
     config: TransferConfig,
     stream: Option<TraceStream>,
+    /// Each tracker's recent cycles, shared with whoever shows them.
+    history: Arc<DeliveryHistory>,
     /// Signs digests and provides their checkpoints; without it trackers get no digests.
     ledger: Option<Arc<Ledger>>,
     /// When each tracker's expired files were last looked for (in memory: a restart looks again).
@@ -131,7 +137,7 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// Opens the cursors under `data_dir`.
+    /// Opens the cursors and the delivery history under `data_dir`.
     pub fn open(
         data_dir: &Path,
         store: Store,
@@ -144,6 +150,7 @@ impl Transfer {
             resources,
             obs,
             cursors: CursorStore::open(data_dir)?,
+            history: Arc::new(DeliveryHistory::open(data_dir)?),
             config,
             stream: None,
             ledger: None,
@@ -161,6 +168,11 @@ impl Transfer {
         Transfer { ledger: Some(ledger), ..self }
     }
 
+    /// The delivery history this engine records, for the API.
+    pub fn history(&self) -> Arc<DeliveryHistory> {
+        self.history.clone()
+    }
+
     /// Runs a cycle every interval, forever (abort the task to stop: the next start redoes what was cut short).
     pub async fn run(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(self.config.interval);
@@ -175,43 +187,53 @@ impl Transfer {
         }
     }
 
-    /// One cycle at `now_ms`: every tracker that delivers files, one after the other.
+    /// One cycle at `now_ms`: every tracker that delivers files, one after the other. Each tracker's cycle that
+    /// did something or failed goes to its delivery history.
     pub async fn run_cycle(&self, now_ms: i64) -> Result<CycleReport, TransferError> {
         let trackers = self.resources.all_trackers();
-        self.cursors.retain(&trackers.iter().map(|t| t.id.clone()).collect::<BTreeSet<_>>())?;
+        let tracker_ids = trackers.iter().map(|t| t.id.clone()).collect::<BTreeSet<_>>();
+        self.cursors.retain(&tracker_ids)?;
+        self.history.retain(&tracker_ids)?;
         let mut report = CycleReport::default();
         for tracker in trackers {
+            let mut done = CycleReport::default();
+            let mut failure = None;
             if let Some(stream) = self.stream.as_ref().filter(|_| streams(&tracker)) {
-                match self.stream_tracker(stream, &tracker, now_ms).await {
-                    Ok(streamed) => report.add(&streamed),
+                match self.stream_tracker(stream, &tracker, now_ms, &mut done).await {
+                    Ok(()) => {}
                     Err(DeliveryError::Destination(problem)) => {
-                        report.streams_failed += 1;
+                        done.streams_failed += 1;
                         tracing::warn!(
                             project_id = %tracker.project_id, tracker = %tracker.tracker_name,
                             reason = %problem.reason, "traces not streamed; retrying next cycle"
                         );
+                        failure = Some(problem);
                     }
                     Err(DeliveryError::Internal(error)) => return Err(error),
                 }
             }
-            let Some(obs_info) = delivers_files(&tracker) else { continue };
-            let delivered = self.deliver(&tracker, obs_info, now_ms).await;
-            self.record_lag(&tracker, now_ms, delivered.is_ok());
-            match delivered {
-                Ok(delivered) => {
-                    report.add(&delivered);
-                    self.set_health(&tracker, None).await?;
+            if let Some(obs_info) = delivers_files(&tracker) {
+                let delivered = self.deliver(&tracker, obs_info, now_ms, &mut done).await;
+                self.record_lag(&tracker, now_ms, delivered.is_ok());
+                match delivered {
+                    Ok(()) => self.set_health(&tracker, None).await?,
+                    Err(DeliveryError::Destination(problem)) => {
+                        done.trackers_failed += 1;
+                        tracing::warn!(
+                            project_id = %tracker.project_id, tracker = %tracker.tracker_name,
+                            detail = problem.detail, reason = %problem.reason, "trace files not delivered"
+                        );
+                        self.set_health(&tracker, Some(problem.detail)).await?;
+                        // The tracker's status names the file delivery's problem: so does its history.
+                        failure = Some(problem);
+                    }
+                    Err(DeliveryError::Internal(error)) => return Err(error),
                 }
-                Err(DeliveryError::Destination(problem)) => {
-                    report.trackers_failed += 1;
-                    tracing::warn!(
-                        project_id = %tracker.project_id, tracker = %tracker.tracker_name, detail = problem.detail,
-                        reason = %problem.reason, "trace files not delivered"
-                    );
-                    self.set_health(&tracker, Some(problem.detail)).await?;
-                }
-                Err(DeliveryError::Internal(error)) => return Err(error),
             }
+            if let Some(delivery) = history_entry(now_ms, &done, failure) {
+                self.history.record(&tracker.id, delivery)?;
+            }
+            report.add(&done);
         }
         Ok(report)
     }
@@ -233,8 +255,15 @@ impl Transfer {
         Ok(())
     }
 
-    /// Delivers what is due for one tracker, moving its cursor as windows are written.
-    async fn deliver(&self, tracker: &Tracker, obs_info: &ObsInfo, now_ms: i64) -> Result<CycleReport, DeliveryError> {
+    /// Delivers what is due for one tracker, moving its cursor as windows are written; adds what it did to `report`
+    /// (also when it fails part way).
+    async fn deliver(
+        &self,
+        tracker: &Tracker,
+        obs_info: &ObsInfo,
+        now_ms: i64,
+        report: &mut CycleReport,
+    ) -> Result<(), DeliveryError> {
         let length = window_length(&self.config);
         // A tracker starts at the window of the first cycle that sees it, delivered or not.
         let (mut cursor, fresh) = match self.cursors.files(&tracker.id) {
@@ -261,7 +290,6 @@ impl Transfer {
         let objects = self.obs.bucket(bucket).map_err(|e| destination(delivery_detail::BUCKET_POLICY_ERROR, e))?;
         let settle = self.config.settle.as_millis() as i64;
         let lookback = self.config.late_lookback.as_millis() as i64;
-        let mut report = CycleReport::default();
         let writer = WindowWriter { transfer: self, tracker, obs_info, kms_id, objects: &objects };
 
         // Late traces first: rewrite delivered windows whose traces changed.
@@ -305,8 +333,8 @@ impl Transfer {
         }
         report.digests_written += self.write_due_digests(&writer, &mut cursor, now_ms).await?;
         self.cursors.set_files(&tracker.id, cursor)?;
-        report.files_expired = self.expire(tracker, obs_info, &objects, now_ms).await?;
-        Ok(report)
+        report.files_expired += self.expire(tracker, obs_info, &objects, now_ms).await?;
+        Ok(())
     }
 
     /// Starts the digest chain of a tracker that asks for validation (with the period of its first window when
@@ -422,13 +450,15 @@ impl Transfer {
         Ok(expired)
     }
 
-    /// Streams every closed and settled window since the tracker's stream cursor, one window at a time.
+    /// Streams every closed and settled window since the tracker's stream cursor, one window at a time; adds what
+    /// it streamed to `report`.
     async fn stream_tracker(
         &self,
         stream: &TraceStream,
         tracker: &Tracker,
         now_ms: i64,
-    ) -> Result<CycleReport, DeliveryError> {
+        report: &mut CycleReport,
+    ) -> Result<(), DeliveryError> {
         let length = window_length(&self.config);
         let settle = self.config.settle.as_millis() as i64;
         let mut next = match self.cursors.stream(&tracker.id) {
@@ -439,14 +469,13 @@ impl Transfer {
                 start
             }
         };
-        let mut report = CycleReport::default();
         loop {
             let window = Window::starting_at(next, length);
             if window.end_ms + settle > now_ms {
-                return Ok(report);
+                return Ok(());
             }
             let traces = self.window_traces(tracker, window).await?;
-            stream.send(&traces).await.map_err(|e| destination("stream", e))?;
+            stream.send(&traces).await.map_err(|e| destination(STREAM_ERROR, e))?;
             report.windows_streamed += 1;
             report.traces_streamed += traces.len();
             next = window.end_ms;
@@ -616,6 +645,32 @@ impl From<TransferError> for DeliveryError {
     fn from(error: TransferError) -> DeliveryError {
         DeliveryError::Internal(error)
     }
+}
+
+/// The history entry of a tracker's cycle: `None` when nothing was due and nothing failed.
+fn history_entry(now_ms: i64, done: &CycleReport, failure: Option<Problem>) -> Option<Delivery> {
+    let did_something = done.windows_delivered
+        + done.windows_rewritten
+        + done.digests_written
+        + done.files_expired
+        + done.windows_streamed
+        > 0;
+    if !did_something && failure.is_none() {
+        return None;
+    }
+    Some(Delivery {
+        time_ms: now_ms,
+        outcome: if failure.is_some() { DeliveryOutcome::Failed } else { DeliveryOutcome::Delivered },
+        windows_delivered: done.windows_delivered,
+        windows_rewritten: done.windows_rewritten,
+        files_written: done.files_written,
+        traces_written: done.traces_written,
+        digests_written: done.digests_written,
+        files_expired: done.files_expired,
+        windows_streamed: done.windows_streamed,
+        traces_streamed: done.traces_streamed,
+        error: failure.map(|problem| DeliveryFailure { detail: problem.detail.to_owned(), reason: problem.reason }),
+    })
 }
 
 fn destination(detail: &'static str, reason: impl ToString) -> DeliveryError {

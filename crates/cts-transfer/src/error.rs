@@ -8,6 +8,10 @@ pub enum TransferError {
     Cursors { path: PathBuf, source: std::io::Error },
     #[error("the delivery cursors {path} are corrupt: {reason}")]
     CorruptCursors { path: PathBuf, reason: String },
+    #[error("reading or writing the delivery history {path}: {source}")]
+    History { path: PathBuf, source: std::io::Error },
+    #[error("the delivery history {path} is corrupt: {reason}")]
+    CorruptHistory { path: PathBuf, reason: String },
     #[error("querying the store: {0}")]
     Store(#[from] cts_store::StoreError),
     #[error("updating the tracker's status: {0}")]

@@ -9,6 +9,8 @@
 //!   gzipped or not, and Parquet.
 //! - [`digest`]: the hourly, chained digest files signed with the ledger's key (trackers with
 //!   `is_support_validate`).
+//! - [`history`]: the durable, bounded delivery history of each tracker ([`DeliveryHistory`]), which the engine
+//!   records and the API reads.
 //! - [`stream`]: traces as RFC 5424 syslog messages over TCP and/or JSON lines over HTTP, for trackers with
 //!   `is_lts_enabled`.
 //! - [`verify`]: checks a bucket (or a downloaded copy) against its digests: files altered, missing, added,
@@ -24,6 +26,7 @@ pub mod digest;
 mod engine;
 pub mod envelope;
 mod error;
+pub mod history;
 pub mod import;
 pub mod layout;
 pub mod stream;
@@ -33,4 +36,5 @@ pub mod verify;
 pub use engine::{CycleReport, Transfer, TransferConfig};
 pub use envelope::{EnvelopeError, Keyring};
 pub use error::TransferError;
+pub use history::{Delivery, DeliveryFailure, DeliveryHistory, DeliveryOutcome, HISTORY_LIMIT};
 pub use stream::{StreamConfig, TraceStream};

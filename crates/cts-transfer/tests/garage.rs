@@ -15,7 +15,7 @@ use cts_transfer::digest::Digest;
 use cts_transfer::layout::{ObjectKey, Window};
 use cts_transfer::trace_file::read_traces;
 use cts_transfer::verify::{local_copy as local_copy_of, verify_objects, BucketReport, Problem};
-use cts_transfer::Keyring;
+use cts_transfer::{DeliveryOutcome, Keyring};
 use futures_util::StreamExt;
 use object_store::ObjectStore;
 use std::collections::BTreeMap;
@@ -149,9 +149,17 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
     let transfer = fixture.transfer(obs.clone(), Keyring::default());
     let first = transfer.run_cycle(fixture.at(0)).await.unwrap();
     assert_eq!(first.windows_delivered, 0, "window 0 has not closed yet");
+    let system_id = fixture.system_tracker().id;
+    assert!(transfer.history().recent(&system_id, 10).is_empty(), "a cycle with nothing due is not recorded");
     let report = transfer.run_cycle(fixture.at(2)).await.unwrap();
     assert_eq!((report.windows_delivered, report.trackers_failed), (2, 0));
     assert!(objects(&obs, &bucket).await.len() >= 4, "two windows, two services");
+    let delivered = &transfer.history().recent(&system_id, 10)[..];
+    assert!(
+        matches!(delivered, [d] if d.outcome == DeliveryOutcome::Delivered && d.error.is_none()
+        && (d.windows_delivered, d.files_written, d.traces_written) == (2, report.files_written, report.traces_written)),
+        "{delivered:?}"
+    );
 
     // The store goes away: the tracker shows error, and nothing moves.
     proxy.cut();
@@ -160,6 +168,8 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
     assert_eq!((report.trackers_failed, report.windows_delivered), (1, 0));
     let tracker = fixture.system_tracker();
     assert_eq!((tracker.status, tracker.detail.as_deref()), (TrackerStatus::Error, Some("bucketPolicyError")));
+    let failed = transfer.history().recent(&system_id, 1).remove(0);
+    assert_eq!((failed.outcome, failed.error.unwrap().detail.as_str()), (DeliveryOutcome::Failed, "bucketPolicyError"));
 
     // It comes back; a cycle is cut short at a random point (cts crashes mid-cycle) ...
     proxy.restore().await;
@@ -189,8 +199,12 @@ async fn every_trace_is_delivered_exactly_once_across_an_outage_a_crash_and_late
     assert!(report.windows_delivered >= 5 && report.windows_rewritten == 1, "{report:?}");
     let tracker = fixture.system_tracker();
     assert_eq!((tracker.status, tracker.detail), (TrackerStatus::Enabled, None));
+    let recovered = restarted.history().recent(&system_id, 200);
+    assert_eq!((recovered[0].outcome, recovered[0].windows_rewritten), (DeliveryOutcome::Delivered, 1));
+    assert!(recovered.iter().any(|d| d.outcome == DeliveryOutcome::Failed), "the outage, read back after the restart");
     let again = restarted.run_cycle(fixture.at(7)).await.unwrap();
     assert_eq!((again.windows_delivered, again.windows_rewritten, again.files_written), (0, 0, 0), "nothing twice");
+    assert_eq!(restarted.history().recent(&system_id, 200).len(), recovered.len(), "nothing due: nothing recorded");
 
     let files = objects(&obs, &bucket).await;
     assert_exactly_once(&files, &expected, None);

@@ -21,6 +21,7 @@ fn calls() -> Vec<(&'static str, String, Vec<u8>)> {
         ("GET", traces, Vec::new()),
         ("GET", format!("/v3/{PROJECT_ID}/trackers"), Vec::new()),
         ("GET", format!("/v3/{PROJECT_ID}/quotas"), Vec::new()),
+        ("GET", format!("/v3/{PROJECT_ID}/trackers/system/deliveries"), Vec::new()),
         ("POST", format!("/v3/{PROJECT_ID}/tracker"), br#"{"tracker_type":"data","tracker_name":"t1","data_bucket":{"data_bucket_name":"b1","data_event":["READ"]}}"#.to_vec()),
         ("DELETE", format!("/v3/{PROJECT_ID}/trackers"), Vec::new()),
     ]
@@ -32,9 +33,9 @@ async fn each_role_may_do_exactly_its_actions() {
     let auditor = key_with_role(&harness, "auditor", Role::Auditor);
     let reporter = key_with_role(&harness, "reporter", Role::Reporter);
     // (role, key, which of `calls()` it may make)
-    let cases: [(&str, &NewAccessKey, [bool; 6]); 2] = [
-        ("auditor", &auditor, [false, true, true, true, false, false]),
-        ("reporter", &reporter, [true, false, false, false, false, false]),
+    let cases: [(&str, &NewAccessKey, [bool; 7]); 2] = [
+        ("auditor", &auditor, [false, true, true, true, true, false, false]),
+        ("reporter", &reporter, [true, false, false, false, false, false, false]),
     ];
     for (role, key, allowed) in cases {
         for ((method, path, body), allowed) in calls().into_iter().zip(allowed) {

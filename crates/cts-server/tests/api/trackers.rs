@@ -345,3 +345,90 @@ async fn data_traces_are_recorded_only_under_an_existing_data_tracker() {
     // (Besides cts's own self-audit traces, service_type CTS.)
     assert_eq!(listed(vec![("service_type", "marketplace")]).await.len(), 1, "the management trace stays apart");
 }
+
+/// A delivery of `time_ms`, failed with `bucketPolicyError` when `failed`.
+fn delivery(time_ms: i64, failed: bool) -> cts_transfer::Delivery {
+    cts_transfer::Delivery {
+        time_ms,
+        outcome: if failed { cts_transfer::DeliveryOutcome::Failed } else { cts_transfer::DeliveryOutcome::Delivered },
+        windows_delivered: usize::from(!failed),
+        windows_rewritten: 0,
+        files_written: usize::from(!failed),
+        traces_written: if failed { 0 } else { 12 },
+        digests_written: 0,
+        files_expired: 0,
+        windows_streamed: 0,
+        traces_streamed: 0,
+        error: failed.then(|| cts_transfer::DeliveryFailure {
+            detail: "bucketPolicyError".into(),
+            reason: "connection refused".into(),
+        }),
+    }
+}
+
+fn deliveries_path(tracker_name: &str) -> String {
+    format!("{TRACKERS}/{tracker_name}/deliveries")
+}
+
+#[tokio::test]
+async fn a_trackers_delivery_history_is_listed_newest_first_within_the_limit() {
+    let mut harness = harness();
+    let orders = create(&harness, data_tracker("orders")).await;
+    let history = Arc::new(cts_transfer::DeliveryHistory::open(harness.dir.path()).unwrap());
+    for time in 1..=60 {
+        history.record(orders["id"].as_str().unwrap(), delivery(time, time % 10 == 0)).unwrap();
+    }
+    harness.state = harness.state.clone().with_delivery_history(history);
+
+    let (status, body) = call(&harness, "GET", &deliveries_path("orders"), &[("limit", "2")], Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"tracker_name": "orders", "deliveries": [
+            {"time_ms": 60, "outcome": "failed", "windows_delivered": 0, "windows_rewritten": 0, "files_written": 0,
+             "traces_written": 0, "digests_written": 0, "files_expired": 0, "windows_streamed": 0, "traces_streamed": 0,
+             "error": {"detail": "bucketPolicyError", "reason": "connection refused"}},
+            {"time_ms": 59, "outcome": "delivered", "windows_delivered": 1, "windows_rewritten": 0, "files_written": 1,
+             "traces_written": 12, "digests_written": 0, "files_expired": 0, "windows_streamed": 0,
+             "traces_streamed": 0},
+        ]})
+    );
+    let times = |body: &Value| -> Vec<i64> {
+        body["deliveries"].as_array().unwrap().iter().map(|d| d["time_ms"].as_i64().unwrap()).collect()
+    };
+    let (_, body) = call(&harness, "GET", &deliveries_path("orders"), &[], Value::Null).await;
+    assert_eq!(times(&body), (11..=60).rev().collect::<Vec<_>>(), "50 by default");
+    let (_, body) = call(&harness, "GET", &deliveries_path("orders"), &[("limit", "200")], Value::Null).await;
+    assert_eq!(times(&body), (1..=60).rev().collect::<Vec<_>>());
+
+    for limit in ["0", "201", "-1", "ten", "1.5"] {
+        let (status, body) = call(&harness, "GET", &deliveries_path("orders"), &[("limit", limit)], Value::Null).await;
+        assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "CTS.0300"), "limit {limit}: {body}");
+    }
+    let (status, body) = call(&harness, "GET", &deliveries_path("nothing"), &[], Value::Null).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "CTS.0214"), "{body}");
+    let (status, body) = call(&harness, "GET", &deliveries_path("system"), &[], Value::Null).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"tracker_name": "system", "deliveries": []})));
+
+    // A tracker deleted and created again under the same name starts with no history (it has a new id).
+    assert_eq!(call(&harness, "DELETE", TRACKERS, &[("tracker_name", "orders")], Value::Null).await.0, 204);
+    let (status, _) = call(&harness, "GET", &deliveries_path("orders"), &[], Value::Null).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    create(&harness, data_tracker("orders")).await;
+    let (_, body) = call(&harness, "GET", &deliveries_path("orders"), &[], Value::Null).await;
+    assert_eq!(body["deliveries"], json!([]));
+}
+
+#[tokio::test]
+async fn without_delivery_the_history_of_existing_trackers_is_empty_and_other_projects_are_unseen() {
+    let harness = harness();
+    create(&harness, data_tracker("orders")).await;
+    let (status, body) = call(&harness, "GET", &deliveries_path("orders"), &[], Value::Null).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"tracker_name": "orders", "deliveries": []})));
+    // The other project's key on its own project: no tracker of that name there.
+    let path = format!("/v3/{OTHER_PROJECT_ID}/trackers/orders/deliveries");
+    let mut other = Call::new("GET", &path);
+    (other.access_key, other.secret_key) = (OTHER_ACCESS_KEY, OTHER_SECRET_KEY);
+    let (status, _, body) = send(&harness, other.request()).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "CTS.0214"), "{body}");
+}
