@@ -455,6 +455,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn expired_sessions_are_purged_from_memory_and_file_and_live_ones_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (iam, admin) = Iam::open(dir.path(), cts_iam::Bootstrap::default()).unwrap();
+        let admin = admin.unwrap();
+        let iam = Arc::new(iam);
+        let credentials =
+            ConsoleCredentials::AccessKey { access_key: admin.access_key.clone(), secret_key: admin.secret_key };
+        let grant = || iam.console_sign_in(&credentials).unwrap().1;
+        let now = 1_000_000;
+        let sessions = Sessions::open(iam.clone(), now);
+        let (old, _) = sessions.open_session(grant(), now).unwrap();
+        let (young, young_csrf) = sessions.open_session(grant(), now + SESSION_TTL_MS / 2).unwrap();
+        assert_eq!(sessions.purge(now + SESSION_TTL_MS - 1).unwrap(), 0);
+        assert_eq!(sessions.purge(now + SESSION_TTL_MS).unwrap(), 1, "the first one expired");
+        assert!(sessions.principal(&old, now + SESSION_TTL_MS).is_none());
+
+        let reloaded = Sessions::open(iam.clone(), now + SESSION_TTL_MS);
+        assert_eq!(reloaded.table.lock().len(), 1);
+        let (principal, csrf) = reloaded.principal(&young, now + SESSION_TTL_MS).unwrap();
+        assert_eq!((principal.access_key_id, csrf), (admin.access_key, young_csrf));
+        assert!(Sessions::open(iam, now + 2 * SESSION_TTL_MS).table.lock().is_empty(), "dropped at load");
+    }
+
+    #[test]
     fn the_session_cookie_is_found_among_others() {
         let cases = [
             ("cts_session=abc", Some("abc")),
