@@ -7,7 +7,8 @@
 //!   bootstrapped at first start, and [`Iam::authenticate`] turning a signed
 //!   request into the [`Principal`] that made it.
 //! - console sign-in ([`Iam::set_console_password`], [`Iam::console_sign_in`]): argon2id password hashes in
-//!   the state file, or an access key and its secret key.
+//!   the state file, or an access key and its secret key; [`ConsoleGrant`], what a session keeps to find
+//!   its principal again ([`Iam::console_principal`]) until its credentials change.
 //! - [`admin`](Iam::create_domain): creating domains, projects, users, access keys; [`Role`]s and the
 //!   [`Action`]s each allows.
 
@@ -20,7 +21,7 @@ pub mod sign;
 
 pub use access::{Action, Role};
 pub use admin::{AccessKeyInfo, NewAccessKey};
-pub use console::{ConsoleCredentials, CONSOLE_ACCESS_KEY, MIN_PASSWORD_LEN};
+pub use console::{ConsoleCredentials, ConsoleGrant, CONSOLE_ACCESS_KEY, MIN_PASSWORD_LEN};
 pub use identity::{
     AdminCredentials, AuthError, Bootstrap, BootstrapConflict, Domain, Iam, IamError, Principal, Project, User,
 };

@@ -57,6 +57,12 @@ pub enum ApiError {
     /// The caller's key or project is over its rate limit.
     #[error("rate limited for {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Too many failed console sign-ins for the name or the source address.
+    #[error("console sign-in locked for {retry_after_secs} s")]
+    SignInLocked { retry_after_secs: u64 },
+    /// The console sessions file could not be written.
+    #[error("saving console sessions failed: {0}")]
+    SessionsNotSaved(#[source] std::io::Error),
     /// The store refuses writes (the reason is logged, not told).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -94,7 +100,10 @@ impl ApiError {
             ApiError::WriteFailed(StoreError::OutOfSpace { .. } | StoreError::Poisoned { .. })
             | ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::WriteFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
+            ApiError::RateLimited { .. } | ApiError::SignInLocked { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+            }
+            ApiError::SessionsNotSaved(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::BodyTimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
             ApiError::TimedOut { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
@@ -165,6 +174,10 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 format!("too many requests for this access key or project; retry in {retry_after_secs} s")
             }
+            ApiError::SignInLocked { retry_after_secs } => {
+                format!("too many failed sign-ins for this name or address; retry in {retry_after_secs} s")
+            }
+            ApiError::SessionsNotSaved(_) => "the session could not be saved; sign in again".to_owned(),
             ApiError::BodyTimedOut { after } => {
                 format!("the request body did not arrive within {} s; nothing was stored", after.as_secs_f64())
             }
@@ -206,7 +219,9 @@ impl IntoResponse for ApiError {
             (status, Json(ErrorBody { error_code: code.as_str(), error_msg: self.client_message() })).into_response();
         let retry_after = match self {
             ApiError::WriteFailed(StoreError::OutOfSpace { .. }) => Some(OUT_OF_SPACE_RETRY_SECONDS),
-            ApiError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            ApiError::RateLimited { retry_after_secs } | ApiError::SignInLocked { retry_after_secs } => {
+                Some(retry_after_secs)
+            }
             ApiError::TimedOut { .. } => Some(TIMED_OUT_RETRY_SECONDS),
             _ => None,
         };

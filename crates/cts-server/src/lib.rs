@@ -56,6 +56,7 @@ mod request_id;
 mod resource_tags;
 mod self_audit;
 mod session;
+mod sign_in_limit;
 mod tls;
 mod topics;
 mod trace_resources;
@@ -71,7 +72,8 @@ pub use ingest::{
 pub use listener::{MAX_HEADERS, MAX_HEADER_BYTES};
 pub use rate_limit::{RateLimitConfig, RateLimits};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
-pub use session::{SessionInfo, CSRF_HEADER, SESSION_COOKIE, SESSION_TTL_MS};
+pub use session::{SessionInfo, Sessions, CSRF_HEADER, PURGE_INTERVAL, SESSION_COOKIE, SESSION_TTL_MS};
+pub use sign_in_limit::{SignInLimitConfig, SignInLimits};
 pub use tls::{serve_tls, TlsConfig, TlsError};
 pub use topics::NotifyState;
 
@@ -106,8 +108,10 @@ pub struct AppState {
     pub notify: Option<NotifyState>,
     /// Requests per second per access key and per project.
     pub rate_limits: Arc<RateLimits>,
-    /// Console sessions ([`session`]).
-    pub sessions: Arc<session::Sessions>,
+    /// Console sessions ([`session`]), kept under the identities' data directory.
+    pub sessions: Arc<Sessions>,
+    /// Failed console sign-ins per name and address ([`sign_in_limit`]).
+    pub sign_in_limits: Arc<SignInLimits>,
     /// What ingest redacts from each trace before it is stored; `None` stores traces as sent.
     pub redactor: Option<Arc<Redactor>>,
     /// Request, read and connection limits ([`deadline`], [`listener`]).
@@ -115,7 +119,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a server; console sessions saved by an earlier one on the same data directory
+    /// are loaded (blocking: a small file).
     pub fn new(store: Store, iam: Arc<Iam>, resources: Arc<Resources>) -> AppState {
+        let sessions = Sessions::open(iam.clone(), cts_model::now_ms());
         AppState {
             store,
             iam,
@@ -125,7 +132,8 @@ impl AppState {
             ledger: None,
             notify: None,
             rate_limits: Arc::default(),
-            sessions: Arc::default(),
+            sessions: Arc::new(sessions),
+            sign_in_limits: Arc::default(),
             redactor: Some(Arc::default()),
             limits: RequestLimits::default(),
         }
@@ -142,6 +150,10 @@ impl AppState {
 
     pub fn with_rate_limits(self, config: RateLimitConfig) -> AppState {
         AppState { rate_limits: Arc::new(RateLimits::new(config)), ..self }
+    }
+
+    pub fn with_sign_in_limits(self, config: SignInLimitConfig) -> AppState {
+        AppState { sign_in_limits: Arc::new(SignInLimits::new(config)), ..self }
     }
 
     pub fn with_notify(self, notify: NotifyState) -> AppState {

@@ -37,6 +37,7 @@ pub(crate) async fn serve_connections(
 ) -> Result<(), ServeError> {
     let store = state.store.clone();
     let limits = state.limits;
+    let purge = tokio::spawn(crate::session::purge_periodically(state.sessions.clone()));
     let router = app(state);
     let builder = Arc::new(connection_builder(&limits));
     let open = Arc::new(Semaphore::new(limits.max_connections));
@@ -75,6 +76,7 @@ pub(crate) async fn serve_connections(
         });
     }
     drop(listener);
+    purge.abort();
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?} at shutdown; closing them");
     }

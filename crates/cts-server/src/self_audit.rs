@@ -12,18 +12,21 @@
 //! the trace; a read's trace is appended in the background so that queries never wait for an
 //! fsync. A ListTraces call records exactly one trace, after it has answered: it never sees its
 //! own trace and never records more than one.
+//!
+//! Console sign-in and sign-out ([`crate::session`]) are recorded through the same [`Audit`] record
+//! (`consoleLogin`, `consoleLogout`, trace type `ConsoleAction`).
 
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{Extensions, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cts_iam::sign::parse_query_string;
 use cts_iam::Principal;
-use cts_model::{limits, BaseUser, Trace, TraceRating, TraceType, UserInfo, UserType, CATALOG, CTS_SERVICE};
+use cts_model::{limits, BaseUser, Operation, Trace, TraceRating, TraceType, UserInfo, UserType, CATALOG, CTS_SERVICE};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 
@@ -76,8 +79,8 @@ pub(crate) async fn record(State(state): State<AppState>, request: Request, next
     };
     let catalog = CATALOG.find(CTS_SERVICE, operation.trace_name).expect("every audited operation is in the catalog");
     let time = cts_model::now_ms();
-    let source_ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
-    let request_id = request.extensions().get::<RequestId>().map(|id| id.as_str().to_owned());
+    let source_ip = source_ip(request.extensions());
+    let request_id = request_id(request.extensions());
     let query: Map<String, Value> = parse_query_string(request.uri().query().unwrap_or(""))
         .into_iter()
         .map(|(name, value)| (name, Value::String(value)))
@@ -99,41 +102,89 @@ pub(crate) async fn record(State(state): State<AppState>, request: Request, next
             .or_else(|| query.get(name).and_then(Value::as_str))
             .map(str::to_owned)
     };
-    let trace = Trace {
-        trace_id: uuid::Uuid::new_v4().to_string(),
-        trace_name: operation.trace_name.to_owned(),
-        trace_rating: TraceRating::from_code(status.as_u16()),
+    let trace = Audit {
+        operation: catalog,
         trace_type: TraceType::ApiCall,
-        service_type: CTS_SERVICE.to_owned(),
-        resource_type: catalog.resource_type.to_owned(),
+        principal: &principal,
+        status: status.as_u16(),
+        time,
+        source_ip,
+        request_id,
         resource_name: field(operation.name_field),
         resource_id: field(operation.id_field),
-        project_id: principal.project_id.clone(),
-        resource_account_id: Some(principal.domain_id.clone()),
-        read_only: catalog.read_only,
-        tracker_name: None,
-        operation_id: Some(operation.trace_name.to_owned()),
-        source_ip,
-        request: bounded(request_json.or_else(|| (!query.is_empty()).then_some(Value::Object(query)))),
-        response: bounded(answer),
-        code: Some(status.as_u16().to_string()),
-        api_version: Some("v3".to_owned()),
-        message: None,
-        time,
-        record_time: cts_model::now_ms(),
-        request_id,
-        location_info: None,
-        endpoint: None,
-        resource_url: None,
-        enterprise_project_id: None,
-        user: Some(user_of(&state, &principal)),
-    };
+        request: request_json.or_else(|| (!query.is_empty()).then_some(Value::Object(query))),
+        response: answer,
+    }
+    .trace(&state);
     if catalog.read_only {
         tokio::spawn(append(state, trace));
     } else {
         append(state, trace).await;
     }
     response
+}
+
+/// One call of a cts operation, as it is recorded.
+pub(crate) struct Audit<'a> {
+    /// cts's own operation (service type `CTS`) from the catalog.
+    pub operation: &'static Operation,
+    pub trace_type: TraceType,
+    pub principal: &'a Principal,
+    /// The HTTP status answered: the trace's `code`, and its rating.
+    pub status: u16,
+    pub time: i64,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub resource_id: Option<String>,
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+}
+
+impl Audit<'_> {
+    /// The trace of the call, in the caller's project with the caller's user block.
+    pub(crate) fn trace(self, state: &AppState) -> Trace {
+        let principal = self.principal;
+        Trace {
+            trace_id: uuid::Uuid::new_v4().to_string(),
+            trace_name: self.operation.trace_name.to_owned(),
+            trace_rating: TraceRating::from_code(self.status),
+            trace_type: self.trace_type,
+            service_type: CTS_SERVICE.to_owned(),
+            resource_type: self.operation.resource_type.to_owned(),
+            resource_name: self.resource_name,
+            resource_id: self.resource_id,
+            project_id: principal.project_id.clone(),
+            resource_account_id: Some(principal.domain_id.clone()),
+            read_only: self.operation.read_only,
+            tracker_name: None,
+            operation_id: Some(self.operation.trace_name.to_owned()),
+            source_ip: self.source_ip,
+            request: bounded(self.request),
+            response: bounded(self.response),
+            code: Some(self.status.to_string()),
+            api_version: Some("v3".to_owned()),
+            message: None,
+            time: self.time,
+            record_time: cts_model::now_ms(),
+            request_id: self.request_id,
+            location_info: None,
+            endpoint: None,
+            resource_url: None,
+            enterprise_project_id: None,
+            user: Some(user_of(state, principal)),
+        }
+    }
+}
+
+/// The peer address of a request (`serve` runs with `ConnectInfo`; in-process tests have none).
+pub(crate) fn source_ip(extensions: &Extensions) -> Option<String> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string())
+}
+
+/// The request's `X-Request-Id`.
+pub(crate) fn request_id(extensions: &Extensions) -> Option<String> {
+    extensions.get::<RequestId>().map(|id| id.as_str().to_owned())
 }
 
 /// The response with its body read, and that body as JSON when it is JSON.
@@ -174,7 +225,7 @@ fn user_of(state: &AppState, principal: &Principal) -> UserInfo {
 }
 
 /// Appends the trace; a failure is logged (the operation it records has been answered already).
-async fn append(state: AppState, trace: Trace) {
+pub(crate) async fn append(state: AppState, trace: Trace) {
     if let Err(error) = state.store.append(vec![trace]).await {
         tracing::error!(%error, "recording a self-audit trace failed");
     }

@@ -2,9 +2,9 @@
 //! bucket by rating, and `GET /v3/{project_id}/traces/tail`, newly stored traces as server-sent events.
 //! Both take ListTraces's filter parameters (`cts_query::ListTraces::parse`).
 //!
-//! The histogram pages through the window's traces ([`crate::export::EXPORT_PAGE`] at a time, memory
-//! independent of the window) into at most [`MAX_BUCKETS`] buckets of whole minutes, oldest first,
-//! every bucket present (empty ones with zeros).
+//! The histogram counts the window's traces per rating into at most [`MAX_BUCKETS`] buckets of whole
+//! minutes, oldest first, every bucket present (empty ones with zeros), with `Store::count_by_time`:
+//! the store's own query plan over its in-memory time columns and postings, no trace read or decoded.
 //!
 //! The tail subscribes to the store's committed traces (`Store::subscribe`) and sends each one of the
 //! caller's project that matches the filters (the time window aside) as an event `trace` whose data is
@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cts_iam::sign::parse_query_string;
 use cts_iam::Principal;
-use cts_model::{Trace, TraceRating};
+use cts_model::Trace;
 use cts_query::ListTraces;
-use cts_store::{SortKey, TraceQuery};
+use cts_store::TraceQuery;
 use serde::Serialize;
 use std::convert::Infallible;
 use tokio::sync::broadcast::error::RecvError;
@@ -81,22 +81,12 @@ pub(crate) async fn histogram(
         let count = ((to - start) / bucket_ms + 1) as usize;
         let mut buckets: Vec<Bucket> =
             (0..count).map(|i| Bucket { time: start + i as i64 * bucket_ms, ..Bucket::default() }).collect();
-        let mut page_query = TraceQuery { after: None, limit: crate::export::EXPORT_PAGE, ..query };
-        loop {
-            let page = store.query(&page_query)?;
-            for trace in &page {
-                let index = ((trace.time - start) / bucket_ms).clamp(0, count as i64 - 1) as usize;
-                let bucket = &mut buckets[index];
-                match trace.trace_rating {
-                    TraceRating::Normal => bucket.normal += 1,
-                    TraceRating::Warning => bucket.warning += 1,
-                    TraceRating::Incident => bucket.incident += 1,
-                }
-            }
-            if page.len() < page_query.limit {
-                break;
-            }
-            page_query.after = page.last().map(SortKey::of);
+        for (time, counts) in store.count_by_time(&query, bucket_ms)? {
+            let index = ((time - start) / bucket_ms).clamp(0, count as i64 - 1) as usize;
+            let bucket = &mut buckets[index];
+            bucket.normal += counts.normal;
+            bucket.warning += counts.warning;
+            bucket.incident += counts.incident;
         }
         Ok::<_, cts_store::StoreError>(Histogram { from, to, bucket_ms, buckets })
     })

@@ -145,28 +145,35 @@ impl Memtable {
         memtable
     }
 
-    /// Appends up to `plan.limit` newest matching candidates.
-    pub(crate) fn candidates<'a>(&'a self, plan: &Plan<'_>, part: usize, out: &mut Vec<Candidate<'a>>) {
+    /// The rows that satisfy `plan`, and whether they come newest first (else in row order). When
+    /// the smallest posting list of its conditions is a small part of the memtable, its rows are
+    /// checked; else the key order within the window is walked, newest first.
+    pub(crate) fn matching_rows<'m>(&'m self, plan: &'m Plan<'_>) -> (Box<dyn Iterator<Item = u32> + 'm>, bool) {
         let postings = self.indexes.postings(plan);
         let smallest = postings.first().copied().unwrap_or(&[]);
+        if smallest.len() * SCAN_RATIO <= self.len() {
+            (Box::new(smallest.iter().copied().filter(|&row| plan.matches(self.trace(row)))), false)
+        } else {
+            let lower = SortKey { time: plan.from_ms, trace_id: String::new() };
+            let rows = self.order.range(lower..plan.upper.clone()).rev().map(|(_, &row)| row);
+            (Box::new(rows.filter(|&row| plan.matches(self.trace(row)))), true)
+        }
+    }
+
+    /// Appends up to `plan.limit` newest matching candidates ([`Memtable::matching_rows`]).
+    pub(crate) fn candidates<'a>(&'a self, plan: &Plan<'_>, part: usize, out: &mut Vec<Candidate<'a>>) {
         let candidate = |row: u32| {
             let trace = self.trace(row);
             Candidate { time: trace.time, trace_id: &trace.trace_id, part, row }
         };
-        if smallest.len() * SCAN_RATIO <= self.len() {
+        let (rows, newest_first) = self.matching_rows(plan);
+        if newest_first {
+            out.extend(rows.take(plan.limit).map(candidate));
+        } else {
             let start = out.len();
-            out.extend(smallest.iter().filter(|&&row| plan.matches(self.trace(row))).map(|&row| candidate(row)));
+            out.extend(rows.map(candidate));
             out[start..].sort_unstable_by(Candidate::newest_first);
             out.truncate(start + plan.limit);
-        } else {
-            let lower = SortKey { time: plan.from_ms, trace_id: String::new() };
-            let matching = self
-                .order
-                .range(lower..plan.upper.clone())
-                .rev()
-                .filter(|&(_, &row)| plan.matches(self.trace(row)))
-                .take(plan.limit);
-            out.extend(matching.map(|(_, &row)| candidate(row)));
         }
     }
 }

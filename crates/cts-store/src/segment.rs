@@ -493,31 +493,45 @@ impl Segment {
         &self.id_text[start..self.id_ends[row] as usize]
     }
 
-    /// Appends up to `plan.limit` newest matching candidates: the postings of the conditions are
-    /// intersected, smallest first, within the row range of the key window (rows are in key order).
-    pub(crate) fn candidates<'a>(&'a self, plan: &Plan<'_>, part: usize, out: &mut Vec<Candidate<'a>>) {
+    /// The time of a row.
+    pub(crate) fn time(&self, row: u32) -> i64 {
+        self.times[row as usize]
+    }
+
+    /// The rows in the plan's key window that satisfy its conditions, newest first: the postings of
+    /// the conditions are intersected, smallest first, within the row range of the window (rows are
+    /// in key order). A condition whose posting holds every row of the segment is true of each row
+    /// and is skipped.
+    pub(crate) fn matching_rows<'s>(&'s self, plan: &Plan<'_>) -> Box<dyn Iterator<Item = u32> + 's> {
         let first = self.times.partition_point(|&time| time < plan.from_ms);
         let upper = (plan.upper.time, plan.upper.trace_id.as_str());
         let end = partition_rows(self.len(), |row| (self.times[row as usize], self.trace_id(row)) < upper);
         if first >= end {
-            return;
+            return Box::new(std::iter::empty());
         }
-        let candidate =
-            |row: u32| Candidate { time: self.times[row as usize], trace_id: self.trace_id(row), part, row };
-        let postings = self.indexes.postings(plan);
+        let mut postings = self.indexes.postings(plan);
+        postings.retain(|rows| rows.len() < self.len());
         match postings.split_first() {
             Some((smallest, others)) => {
                 let from = smallest.partition_point(|&row| (row as usize) < first);
                 let to = smallest.partition_point(|&row| (row as usize) < end);
-                let matching = smallest[from..to]
-                    .iter()
-                    .rev()
-                    .filter(|row| others.iter().all(|rows| rows.binary_search(row).is_ok()))
-                    .take(plan.limit);
-                out.extend(matching.map(|&row| candidate(row)));
+                let others = others.to_vec();
+                Box::new(
+                    smallest[from..to]
+                        .iter()
+                        .rev()
+                        .copied()
+                        .filter(move |row| others.iter().all(|rows| rows.binary_search(row).is_ok())),
+                )
             }
-            None => out.extend((first as u32..end as u32).rev().take(plan.limit).map(candidate)),
+            None => Box::new((first as u32..end as u32).rev()),
         }
+    }
+
+    /// Appends up to `plan.limit` newest matching candidates ([`Segment::matching_rows`]).
+    pub(crate) fn candidates<'a>(&'a self, plan: &Plan<'_>, part: usize, out: &mut Vec<Candidate<'a>>) {
+        let candidate = |row: u32| Candidate { time: self.time(row), trace_id: self.trace_id(row), part, row };
+        out.extend(self.matching_rows(plan).take(plan.limit).map(candidate));
     }
 
     /// Reads the traces of `rows` (ascending, distinct) from the sidecar.

@@ -25,8 +25,13 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// A child module, to read the parts of [`State`].
+#[path = "count.rs"]
+mod count;
+/// A child module, to read the parts of [`State`].
 #[path = "distinct.rs"]
 mod distinct;
+
+pub use count::RatingCounts;
 
 /// Where and how the store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]

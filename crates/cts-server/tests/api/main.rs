@@ -2,11 +2,13 @@
 //! with `cts-client` (`client`); trackers, tags, quotas and operations (`trackers`); notifications,
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
-//! (`operations_endpoints`); rate limits (`limits`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`).
+//! (`operations_endpoints`); rate limits (`limits`); console sessions, their audit and sign-in limits
+//! (`console`, `console_sign_in`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`).
 
 mod client;
 mod common;
 mod console;
+mod console_sign_in;
 mod export;
 mod hostile;
 mod ledger;
