@@ -10,6 +10,7 @@ use cts_obs::{Obs, ObsConfig};
 use cts_resources::{ProjectScope, Resources, TrackerRequest};
 use cts_store::{AppendLog, Store, StoreConfig};
 use cts_transfer::{Transfer, TransferConfig};
+use object_store::ObjectStoreExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use cts_obs::{BucketCheck, Obs, ObsConfig, ObsError};
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::ObjectStoreExt;
 
 fn obs() -> Obs {
     let var = |name: &str| {

@@ -28,7 +28,7 @@ use cts_resources::{Resources, Tracker, TrackerStatus, TrackerType};
 use cts_store::{Filters, SortKey, Store, TraceQuery};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;

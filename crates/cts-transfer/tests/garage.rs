@@ -17,7 +17,7 @@ use cts_transfer::trace_file::read_traces;
 use cts_transfer::verify::{local_copy as local_copy_of, verify_objects, BucketReport, Problem};
 use cts_transfer::{DeliveryOutcome, Keyring};
 use futures_util::StreamExt;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
