@@ -42,7 +42,7 @@ pub struct ConnectionArgs {
     data_dir: PathBuf,
 }
 
-/// ListTraces's filters and time window.
+/// ListTraces's filters and time window. A filter value ending in `*` matches values starting with the rest.
 #[derive(Debug, Args)]
 pub struct FilterArgs {
     /// Start of the window: UTC milliseconds, RFC 3339, or a duration back from now (`1h`, `7d`).
@@ -77,6 +77,12 @@ pub struct FilterArgs {
     access_key_id: Option<String>,
     #[arg(long)]
     enterprise_project_id: Option<String>,
+    /// Compare the filters' values without regard to case.
+    #[arg(long)]
+    ignore_case: bool,
+    /// Free text: words or "quoted phrases" that must each occur in the request, response or message.
+    #[arg(long)]
+    q: Option<String>,
 }
 
 impl ConnectionArgs {
@@ -111,6 +117,12 @@ impl FilterArgs {
             ("enterprise_project_id", &self.enterprise_project_id),
         ];
         params.extend(filters.into_iter().filter_map(|(name, value)| value.clone().map(|v| (name, v))));
+        if self.ignore_case {
+            params.push(("ignore_case", "true".to_owned()));
+        }
+        if let Some(q) = &self.q {
+            params.push(("q", q.clone()));
+        }
         Ok(params)
     }
 }

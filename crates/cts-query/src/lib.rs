@@ -8,11 +8,19 @@
 //! (normal|warning|incident), `access_key_id`, `enterprise_project_id`. Unknown parameters are ignored
 //! (SDKs send more than CTS documents); empty values count as absent; a parameter given twice is an error.
 //!
+//! Search beyond CTS (none of it changes what the SDK's own parameters mean):
+//! - a filter value ending in `*` matches values starting with the rest (`resource_name=order-2026*`); `\*` at
+//!   the end is a literal asterisk. Applies to every filter but `trace_rating`, `tracker_name` and `trace_id`.
+//! - `ignore_case=true` compares the filters' values without regard to case (Unicode lowercase).
+//! - `q` is free text: whitespace-separated terms or `"quoted phrases"`, each of which must occur, without regard
+//!   to case, in the trace's request, response or message (at most [`MAX_TERMS`] terms of at most
+//!   [`MAX_TERM_CHARS`] characters).
+//!
 //! Paging is stable while traces arrive: the marker is resolved to the trace's sort key
 //! (time, trace_id) and the next page continues strictly after it, toward older traces.
 
 use cts_model::{ErrorCode, Trace, TraceRating};
-use cts_store::{Filters, SortKey, Store, StoreError, TraceQuery};
+use cts_store::{Filters, Pattern, SortKey, Store, StoreError, TraceQuery};
 use serde::Serialize;
 
 /// Traces per page when `limit` is absent.
@@ -23,6 +31,10 @@ pub const MAX_LIMIT: usize = 200;
 pub const DEFAULT_WINDOW_MS: i64 = 3_600_000;
 /// The tracker name of management traces.
 pub const SYSTEM_TRACKER: &str = "system";
+/// The most free-text terms `q` may hold.
+pub const MAX_TERMS: usize = 8;
+/// The longest free-text term, in characters.
+pub const MAX_TERM_CHARS: usize = 256;
 
 /// Why a ListTraces request was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +105,27 @@ impl<'a> Params<'a> {
         Ok(self.get(name)?.map(str::to_owned))
     }
 
+    /// The value of `name` as a [`Pattern`]: a trailing `*` asks for a prefix, a trailing `\*` is a literal `*`.
+    fn pattern(&self, name: &str) -> Result<Option<Pattern>, QueryError> {
+        Ok(self.get(name)?.map(|value| {
+            if let Some(literal) = value.strip_suffix("\\*") {
+                Pattern::from(format!("{literal}*"))
+            } else if let Some(prefix) = value.strip_suffix('*') {
+                Pattern::prefix(prefix)
+            } else {
+                Pattern::from(value)
+            }
+        }))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, QueryError> {
+        match self.get(name)? {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(invalid(name, "must be true or false")),
+        }
+    }
+
     fn millis(&self, name: &str) -> Result<Option<i64>, QueryError> {
         self.get(name)?
             .map(|v| v.parse::<i64>().map_err(|_| invalid(name, "must be a UTC timestamp in milliseconds")))
@@ -151,16 +184,18 @@ impl ListTraces {
                 from_ms,
                 to_ms,
                 filters: Filters {
-                    service_type: params.owned("service_type")?,
-                    user: params.owned("user")?,
-                    resource_id: params.owned("resource_id")?,
-                    resource_name: params.owned("resource_name")?,
-                    resource_type: params.owned("resource_type")?,
-                    trace_name: params.owned("trace_name")?,
+                    service_type: params.pattern("service_type")?,
+                    user: params.pattern("user")?,
+                    resource_id: params.pattern("resource_id")?,
+                    resource_name: params.pattern("resource_name")?,
+                    resource_type: params.pattern("resource_type")?,
+                    trace_name: params.pattern("trace_name")?,
                     trace_rating,
-                    access_key_id: params.owned("access_key_id")?,
-                    enterprise_project_id: params.owned("enterprise_project_id")?,
+                    access_key_id: params.pattern("access_key_id")?,
+                    enterprise_project_id: params.pattern("enterprise_project_id")?,
                     trace_id: None,
+                    ignore_case: params.flag("ignore_case")?,
+                    text: params.get("q")?.map(search_terms).transpose()?.unwrap_or_default(),
                 },
                 after: None,
                 limit,
@@ -194,6 +229,35 @@ impl ListTraces {
         let marker = if more { traces.last().map(|t| t.trace_id.clone()) } else { None };
         Ok(ListTracesResponse { meta_data: MetaData { count: traces.len(), marker }, traces })
     }
+}
+
+/// The terms of a free-text search: whitespace-separated words and `"quoted phrases"`.
+fn search_terms(q: &str) -> Result<Vec<String>, QueryError> {
+    let mut terms = Vec::new();
+    let mut rest = q.trim_start();
+    while !rest.is_empty() {
+        let (term, after) = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"').ok_or_else(|| invalid("q", "has a quote that is not closed"))?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => {
+                let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        if term.chars().count() > MAX_TERM_CHARS {
+            return Err(invalid("q", format!("has a term longer than {MAX_TERM_CHARS} characters")));
+        }
+        if !term.is_empty() {
+            terms.push(term.to_owned());
+        }
+        rest = after.trim_start();
+    }
+    if terms.len() > MAX_TERMS {
+        return Err(invalid("q", format!("has more than {MAX_TERMS} terms")));
+    }
+    Ok(terms)
 }
 
 #[cfg(test)]

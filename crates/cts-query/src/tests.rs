@@ -36,6 +36,9 @@ fn invalid_parameters_are_refused_naming_the_parameter() {
         (&[("trace_rating", "fatal")], "trace_rating"),
         (&[("tracker_name", "mytracker")], "tracker_name"),
         (&[("user", "a"), ("user", "b")], "user"),
+        (&[("ignore_case", "yes")], "ignore_case"),
+        (&[("q", "\"unclosed phrase")], "q"),
+        (&[("q", "a b c d e f g h i")], "q"),
     ];
     for (list, name) in cases {
         match parse(list) {
@@ -83,12 +86,49 @@ fn valid_parameters_become_the_store_query() {
             access_key_id: Some("AK".into()),
             enterprise_project_id: Some("0".into()),
             trace_id: None,
+            ignore_case: false,
+            text: Vec::new(),
         },
         after: None,
         limit: 200,
     };
     assert_eq!(query.query(), &expected);
     assert_eq!(parse(&[("tracker_name", "system")]).unwrap().query().tracker_name, None);
+}
+
+#[test]
+fn a_trailing_asterisk_asks_for_a_prefix_unless_escaped() {
+    let cases = [
+        ("order-2026*", Pattern::prefix("order-2026")),
+        ("*", Pattern::prefix("")),
+        ("order-2026", Pattern::from("order-2026")),
+        ("a*b", Pattern::from("a*b")),
+        ("five\\*", Pattern::from("five*")),
+    ];
+    for (value, expected) in cases {
+        let query = parse(&[("resource_name", value), ("user", value)]).unwrap();
+        assert_eq!(query.query().filters.resource_name.as_ref(), Some(&expected), "{value}");
+        assert_eq!(query.query().filters.user.as_ref(), Some(&expected), "{value}");
+    }
+}
+
+#[test]
+fn free_text_is_split_into_words_and_quoted_phrases() {
+    let cases: &[(&str, &[&str])] = &[
+        ("denied", &["denied"]),
+        ("  order-2026   Denied ", &["order-2026", "Denied"]),
+        ("\"access denied\" ord", &["access denied", "ord"]),
+        ("a\"b c\"", &["a", "b c"]),
+        ("\"\"", &[]),
+    ];
+    for (q, terms) in cases {
+        let query = parse(&[("q", q), ("ignore_case", "true")]).unwrap();
+        assert_eq!(query.query().filters.text, *terms, "{q}");
+        assert!(query.query().filters.ignore_case);
+    }
+    let longest = "x".repeat(MAX_TERM_CHARS);
+    assert_eq!(parse(&[("q", &longest)]).unwrap().query().filters.text, std::slice::from_ref(&longest));
+    assert!(parse(&[("q", &format!("{longest}x"))]).is_err());
 }
 
 #[test]
@@ -116,7 +156,7 @@ fn trace(seed: u64, time: i64) -> Trace {
         tracker_name: seed.is_multiple_of(7).then(|| "obs".to_owned()),
         operation_id: None,
         source_ip: None,
-        request: None,
+        request: seed.is_multiple_of(3).then(|| format!("{{\"reason\":\"Access DENIED {seed}\"}}")),
         response: None,
         code: None,
         api_version: None,
@@ -179,8 +219,11 @@ fn model_page(model: &[Trace], request: &ListTraces, after: Option<&SortKey>) ->
                 && t.is_data() == q.data
                 && t.time >= q.from_ms
                 && t.time <= q.to_ms
-                && q.filters.user.as_deref().is_none_or(|u| t.user_name() == Some(u))
-                && q.filters.trace_name.as_deref().is_none_or(|n| t.trace_name == n)
+                && model_like(q, q.filters.user.as_ref(), t.user_name())
+                && model_like(q, q.filters.trace_name.as_ref(), Some(&t.trace_name))
+                && q.filters.text.iter().all(|term| {
+                    t.request.as_ref().is_some_and(|text| text.to_lowercase().contains(&term.to_lowercase()))
+                })
                 && after.is_none_or(|a| SortKey::of(t) < *a)
         })
         .cloned()
@@ -188,6 +231,17 @@ fn model_page(model: &[Trace], request: &ListTraces, after: Option<&SortKey>) ->
     matching.sort_by_key(|t| std::cmp::Reverse(SortKey::of(t)));
     matching.truncate(q.limit);
     matching
+}
+
+/// Whether `value` matches `pattern` as the query asks (prefix, case).
+fn model_like(q: &TraceQuery, pattern: Option<&Pattern>, value: Option<&str>) -> bool {
+    let fold = |text: &str| if q.filters.ignore_case { text.to_lowercase() } else { text.to_owned() };
+    match (pattern, value) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(pattern), Some(value)) if pattern.prefix => fold(value).starts_with(&fold(&pattern.value)),
+        (Some(pattern), Some(value)) => fold(value) == fold(&pattern.value),
+    }
 }
 
 proptest! {
@@ -198,7 +252,7 @@ proptest! {
     fn paging_is_stable_while_traces_arrive(
         initial in 0u64..120,
         limit in 1usize..8,
-        filter in 0u8..4,
+        filter in 0u8..7,
         arrivals in proptest::collection::vec(0u64..6, 1..40),
         seal_every in 10usize..60,
     ) {
@@ -213,6 +267,9 @@ proptest! {
             1 => list.push(("user".into(), "alice".into())),
             2 => list.push(("trace_name".into(), "cancelOrder".into())),
             3 => list.push(("trace_type".into(), "data".into())),
+            4 => list.push(("trace_name".into(), "cancel*".into())),
+            5 => list.extend(pairs(&[("user", "ALICE"), ("ignore_case", "true")])),
+            6 => list.push(("q".into(), "denied".into())),
             _ => {}
         }
         let mut next_seed = 1000;

@@ -206,8 +206,8 @@ pub(crate) async fn list_insights(
         from_ms: number("from", now - 7 * 24 * 3600 * 1000)?,
         to_ms: number("to", now)?,
         filters: cts_store::Filters {
-            service_type: Some(cts_model::CTS_SERVICE.to_owned()),
-            resource_type: Some(INSIGHT_RESOURCE_TYPE.to_owned()),
+            service_type: Some(cts_model::CTS_SERVICE.into()),
+            resource_type: Some(INSIGHT_RESOURCE_TYPE.into()),
             ..Default::default()
         },
         after: None,

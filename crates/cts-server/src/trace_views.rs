@@ -96,26 +96,6 @@ pub(crate) async fn histogram(
     Ok(Json(histogram))
 }
 
-/// Whether a newly stored trace belongs to the tail of `query` (its project, kind, tracker and
-/// filters; the time window does not apply to live traces).
-pub(crate) fn tail_matches(query: &TraceQuery, trace: &Trace) -> bool {
-    let filters = &query.filters;
-    let exact = |wanted: &Option<String>, value: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == value);
-    trace.project_id == query.project_id
-        && trace.trace_type.is_data() == query.data
-        && exact(&query.tracker_name, trace.tracker_name.as_deref())
-        && exact(&filters.service_type, Some(&trace.service_type))
-        && exact(&filters.user, trace.user_name())
-        && exact(&filters.resource_id, trace.resource_id.as_deref())
-        && exact(&filters.resource_name, trace.resource_name.as_deref())
-        && exact(&filters.resource_type, Some(&trace.resource_type))
-        && exact(&filters.trace_name, Some(&trace.trace_name))
-        && filters.trace_rating.is_none_or(|rating| rating == trace.trace_rating)
-        && exact(&filters.access_key_id, trace.access_key_id())
-        && exact(&filters.enterprise_project_id, trace.enterprise_project_id.as_deref())
-        && exact(&filters.trace_id, Some(&trace.trace_id))
-}
-
 pub(crate) async fn tail(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -135,7 +115,7 @@ pub(crate) async fn tail(
                 match receiver.recv().await {
                     Ok(batch) => {
                         // Popped from the end: reversed so that commit order is kept.
-                        pending = batch.iter().rev().filter(|trace| tail_matches(&query, trace)).cloned().collect();
+                        pending = batch.iter().rev().filter(|trace| query.selects(trace)).cloned().collect();
                     }
                     Err(RecvError::Lagged(skipped)) => {
                         let event = Event::default().event("lagged").data(skipped.to_string());

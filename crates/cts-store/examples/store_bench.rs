@@ -139,8 +139,8 @@ fn main() {
                 from_ms: now - 7 * DAY_MS,
                 to_ms: now,
                 filters: Filters {
-                    user: Some(format!("user{:04}", i * 7919 % USERS)),
-                    trace_name: Some(TRACE_NAMES[(i % TRACE_NAMES.len() as u64) as usize].to_owned()),
+                    user: Some(format!("user{:04}", i * 7919 % USERS).into()),
+                    trace_name: Some(TRACE_NAMES[(i % TRACE_NAMES.len() as u64) as usize].into()),
                     ..Filters::default()
                 },
                 after: None,

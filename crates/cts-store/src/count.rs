@@ -70,7 +70,11 @@ impl Store {
                     Part::Memtable(memtable) => {
                         memtable.matching_rows(&plan).0.for_each(|row| count(memtable.trace(row).time))
                     }
-                    Part::Segment(segment) => segment.matching_rows(&plan).for_each(|row| count(segment.time(row))),
+                    Part::Segment(segment) => {
+                        for row in segment.matching_rows(&plan) {
+                            count(segment.time(row?));
+                        }
+                    }
                 }
             }
         }

@@ -29,7 +29,7 @@ mod writer;
 
 pub use append_log::{scan_stored_files, AppendLog, AppendRefusal, LeafHash, LogEntry, StoredFile, StoredFileKind};
 pub use error::StoreError;
-pub use query::{Filters, SortKey, TraceQuery};
+pub use query::{Filters, Pattern, SortKey, TraceQuery};
 pub use segment::{traces_from_parquet, traces_to_parquet};
 pub use store::{AppendOutcome, RatingCounts, Store, StoreConfig, StoreStats};
 pub use subscribe::SUBSCRIPTION_CAPACITY;

@@ -149,10 +149,10 @@ impl Memtable {
     /// the smallest posting list of its conditions is a small part of the memtable, its rows are
     /// checked; else the key order within the window is walked, newest first.
     pub(crate) fn matching_rows<'m>(&'m self, plan: &'m Plan<'_>) -> (Box<dyn Iterator<Item = u32> + 'm>, bool) {
-        let postings = self.indexes.postings(plan);
-        let smallest = postings.first().copied().unwrap_or(&[]);
+        let smallest = self.indexes.postings(plan).into_iter().next().unwrap_or_default();
         if smallest.len() * SCAN_RATIO <= self.len() {
-            (Box::new(smallest.iter().copied().filter(|&row| plan.matches(self.trace(row)))), false)
+            let rows = (0..smallest.len()).map(move |index| smallest[index]);
+            (Box::new(rows.filter(|&row| plan.matches(self.trace(row)))), false)
         } else {
             let lower = SortKey { time: plan.from_ms, trace_id: String::new() };
             let rows = self.order.range(lower..plan.upper.clone()).rev().map(|(_, &row)| row);

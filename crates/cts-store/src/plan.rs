@@ -1,8 +1,9 @@
 //! A query reduced to what every part of the store evaluates: the indexed field conditions and the
 //! key window (time bounds, retention, paging key).
 
-use crate::query::{SortKey, TraceQuery};
+use crate::query::{Pattern, SortKey, TraceQuery};
 use cts_model::{Trace, TraceType};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The value of the `Kind` condition for data traces.
@@ -169,10 +170,28 @@ impl FieldIndexes {
         }
     }
 
-    /// The postings of each condition, smallest first.
-    pub(crate) fn postings<'a>(&'a self, plan: &Plan<'_>) -> Vec<&'a [u32]> {
-        let mut lists: Vec<&[u32]> =
-            plan.conditions.iter().map(|&(field, value)| self.field(field).rows(value)).collect();
+    /// The rows of each condition, smallest first: an exact condition's posting list, or the union of the
+    /// posting lists of every value a prefix or case-insensitive condition accepts.
+    pub(crate) fn postings<'a>(&'a self, plan: &Plan<'_>) -> Vec<Cow<'a, [u32]>> {
+        let mut lists: Vec<Cow<'a, [u32]>> = plan
+            .conditions
+            .iter()
+            .map(|condition| {
+                let index = self.field(condition.field);
+                match &condition.test {
+                    ValueTest::Exact(value) => Cow::Borrowed(index.rows(value)),
+                    _ => {
+                        let mut rows: Vec<u32> = index
+                            .values()
+                            .filter(|(value, _)| condition.test.accepts(value))
+                            .flat_map(|(_, rows)| rows.iter().copied())
+                            .collect();
+                        rows.sort_unstable();
+                        Cow::Owned(rows)
+                    }
+                }
+            })
+            .collect();
         lists.sort_by_key(|rows| rows.len());
         lists
     }
@@ -188,11 +207,91 @@ impl FieldIndexes {
     }
 }
 
+/// How a condition tests a field's value.
+#[derive(Debug, Clone)]
+pub(crate) enum ValueTest<'q> {
+    Exact(&'q str),
+    Prefix(&'q str),
+    /// Equal once both are lowercased; holds the lowercased value.
+    ExactIgnoringCase(Cow<'q, str>),
+    /// Starts with it once both are lowercased; holds the lowercased value.
+    PrefixIgnoringCase(Cow<'q, str>),
+}
+
+impl<'q> ValueTest<'q> {
+    fn new(pattern: &'q Pattern, ignore_case: bool) -> ValueTest<'q> {
+        match (pattern.prefix, ignore_case) {
+            (false, false) => ValueTest::Exact(&pattern.value),
+            (true, false) => ValueTest::Prefix(&pattern.value),
+            (false, true) => ValueTest::ExactIgnoringCase(lowercase(&pattern.value)),
+            (true, true) => ValueTest::PrefixIgnoringCase(lowercase(&pattern.value)),
+        }
+    }
+
+    pub(crate) fn accepts(&self, value: &str) -> bool {
+        match self {
+            ValueTest::Exact(wanted) => value == *wanted,
+            ValueTest::Prefix(wanted) => value.starts_with(*wanted),
+            ValueTest::ExactIgnoringCase(wanted) => lowercase(value) == *wanted,
+            ValueTest::PrefixIgnoringCase(wanted) => lowercase(value).starts_with(&**wanted),
+        }
+    }
+}
+
+/// `text` in Unicode lowercase, borrowed when it has no uppercase letter (ASCII checked byte by byte).
+pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        match text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            true => Cow::Owned(text.to_ascii_lowercase()),
+            false => Cow::Borrowed(text),
+        }
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
+/// Whether `haystack`, lowercased, contains `needle` (already lowercase): without allocating when the
+/// haystack is ASCII.
+pub(crate) fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    if !haystack.is_ascii() {
+        return haystack.to_lowercase().contains(needle);
+    }
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    if !first.is_ascii() {
+        return false;
+    }
+    let upper = first.to_ascii_uppercase();
+    let last_start = match haystack.len().checked_sub(needle.len()) {
+        Some(last) => last,
+        None => return false,
+    };
+    let mut from = 0;
+    while from <= last_start {
+        let Some(offset) = memchr::memchr2(first, upper, &haystack[from..=last_start]) else { return false };
+        let start = from + offset;
+        if haystack[start + 1..start + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = start + 1;
+    }
+    false
+}
+
+/// One indexed field condition.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition<'q> {
+    pub field: FilterField,
+    pub test: ValueTest<'q>,
+}
+
 /// A query as the parts of the store evaluate it.
 #[derive(Debug)]
 pub(crate) struct Plan<'q> {
-    /// Indexed (field, value) conditions, all of which must hold.
-    pub conditions: Vec<(FilterField, &'q str)>,
+    /// Indexed field conditions, all of which must hold.
+    pub conditions: Vec<Condition<'q>>,
+    /// Free-text terms, lowercased: each must occur in the request, response or message.
+    pub text: Vec<String>,
     /// Inclusive lower time bound (the query's, raised to the retention cutoff).
     pub from_ms: i64,
     /// Keys must be strictly below this one (the query's `to` and `after`, whichever is lower).
@@ -205,20 +304,24 @@ impl<'q> Plan<'q> {
     pub(crate) fn new(query: &'q TraceQuery, retention_cutoff_ms: i64) -> Plan<'q> {
         let filters = &query.filters;
         let kind = if query.data { KIND_DATA } else { KIND_MANAGEMENT };
-        let optional = [
-            (FilterField::TrackerName, query.tracker_name.as_deref()),
-            (FilterField::ServiceType, filters.service_type.as_deref()),
-            (FilterField::User, filters.user.as_deref()),
-            (FilterField::ResourceId, filters.resource_id.as_deref()),
-            (FilterField::ResourceName, filters.resource_name.as_deref()),
-            (FilterField::ResourceType, filters.resource_type.as_deref()),
-            (FilterField::TraceName, filters.trace_name.as_deref()),
-            (FilterField::TraceRating, filters.trace_rating.map(|r| r.as_str())),
-            (FilterField::AccessKeyId, filters.access_key_id.as_deref()),
-            (FilterField::EnterpriseProjectId, filters.enterprise_project_id.as_deref()),
+        let exact = |field, value| Condition { field, test: ValueTest::Exact(value) };
+        let mut conditions =
+            vec![exact(FilterField::Project, query.project_id.as_str()), exact(FilterField::Kind, kind)];
+        conditions.extend(query.tracker_name.as_deref().map(|name| exact(FilterField::TrackerName, name)));
+        conditions.extend(filters.trace_rating.map(|rating| exact(FilterField::TraceRating, rating.as_str())));
+        let patterns = [
+            (FilterField::ServiceType, &filters.service_type),
+            (FilterField::User, &filters.user),
+            (FilterField::ResourceId, &filters.resource_id),
+            (FilterField::ResourceName, &filters.resource_name),
+            (FilterField::ResourceType, &filters.resource_type),
+            (FilterField::TraceName, &filters.trace_name),
+            (FilterField::AccessKeyId, &filters.access_key_id),
+            (FilterField::EnterpriseProjectId, &filters.enterprise_project_id),
         ];
-        let mut conditions = vec![(FilterField::Project, query.project_id.as_str()), (FilterField::Kind, kind)];
-        conditions.extend(optional.into_iter().filter_map(|(field, value)| Some((field, value?))));
+        conditions.extend(patterns.into_iter().filter_map(|(field, pattern)| {
+            Some(Condition { field, test: ValueTest::new(pattern.as_ref()?, filters.ignore_case) })
+        }));
         let to_bound = SortKey { time: query.to_ms.saturating_add(1), trace_id: String::new() };
         let upper = match &query.after {
             Some(after) if *after < to_bound => after.clone(),
@@ -226,6 +329,7 @@ impl<'q> Plan<'q> {
         };
         Plan {
             conditions,
+            text: filters.text.iter().map(|term| lowercase(term).into_owned()).collect(),
             from_ms: query.from_ms.max(retention_cutoff_ms),
             upper,
             trace_id: filters.trace_id.as_deref(),
@@ -250,8 +354,26 @@ impl<'q> Plan<'q> {
 
     /// `true` when `trace` satisfies every condition and lies in the window.
     pub(crate) fn matches(&self, trace: &Trace) -> bool {
-        self.admits_key(trace.time, &trace.trace_id)
-            && self.trace_id.is_none_or(|id| id == trace.trace_id)
-            && self.conditions.iter().all(|&(field, value)| field.value_of(trace) == Some(value))
+        self.admits_key(trace.time, &trace.trace_id) && self.matches_fields(trace)
     }
+
+    /// `true` when `trace` satisfies every condition, the trace id and the text terms, whatever its time.
+    pub(crate) fn matches_fields(&self, trace: &Trace) -> bool {
+        self.trace_id.is_none_or(|id| id == trace.trace_id)
+            && self
+                .conditions
+                .iter()
+                .all(|condition| condition.field.value_of(trace).is_some_and(|value| condition.test.accepts(value)))
+            && self.matches_text(trace)
+    }
+
+    pub(crate) fn matches_text(&self, trace: &Trace) -> bool {
+        matches_text(&self.text, trace)
+    }
+}
+
+/// `true` when every term (lowercase) occurs in the trace's request, response or message.
+pub(crate) fn matches_text(terms: &[String], trace: &Trace) -> bool {
+    let texts = [trace.request.as_deref(), trace.response.as_deref(), trace.message.as_deref()];
+    terms.iter().all(|term| texts.iter().flatten().any(|text| contains_ignoring_case(text, term)))
 }

@@ -21,21 +21,64 @@ pub struct TraceQuery {
     pub limit: usize,
 }
 
-/// Exact, case-sensitive field matches, combined with AND.
+/// Field conditions, combined with AND: each [`Pattern`] matches its field's value (exactly or as a prefix,
+/// case-sensitively unless `ignore_case`), and every `text` term occurs in the trace's request, response or
+/// message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
-    pub service_type: Option<String>,
+    pub service_type: Option<Pattern>,
     /// Matches `user.name`.
-    pub user: Option<String>,
-    pub resource_id: Option<String>,
-    pub resource_name: Option<String>,
-    pub resource_type: Option<String>,
-    pub trace_name: Option<String>,
+    pub user: Option<Pattern>,
+    pub resource_id: Option<Pattern>,
+    pub resource_name: Option<Pattern>,
+    pub resource_type: Option<Pattern>,
+    pub trace_name: Option<Pattern>,
     pub trace_rating: Option<TraceRating>,
     /// Matches `user.access_key_id`.
-    pub access_key_id: Option<String>,
-    pub enterprise_project_id: Option<String>,
+    pub access_key_id: Option<Pattern>,
+    pub enterprise_project_id: Option<Pattern>,
     pub trace_id: Option<String>,
+    /// The patterns compare letters without regard to case (Unicode lowercase).
+    pub ignore_case: bool,
+    /// Free-text terms: each must be a substring of the request, the response or the message, compared
+    /// without regard to case.
+    pub text: Vec<String>,
+}
+
+/// What a field's value must be: equal to `value`, or (with `prefix`) start with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    pub value: String,
+    pub prefix: bool,
+}
+
+impl Pattern {
+    /// Values that start with `value`.
+    pub fn prefix(value: impl Into<String>) -> Pattern {
+        Pattern { value: value.into(), prefix: true }
+    }
+}
+
+impl From<&str> for Pattern {
+    /// The value itself, exactly.
+    fn from(value: &str) -> Pattern {
+        Pattern { value: value.to_owned(), prefix: false }
+    }
+}
+
+impl From<String> for Pattern {
+    /// The value itself, exactly.
+    fn from(value: String) -> Pattern {
+        Pattern { value, prefix: false }
+    }
+}
+
+impl TraceQuery {
+    /// Whether `trace` is of the query's project, kind and tracker and satisfies its filters, whatever its
+    /// time (the live tail's test of a new trace).
+    pub fn selects(&self, trace: &Trace) -> bool {
+        crate::plan::Plan::new(self, i64::MIN).matches_fields(trace)
+    }
 }
 
 /// The position of a trace in the result order. Derived `Ord` compares `time`, then `trace_id`.

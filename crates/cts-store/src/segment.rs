@@ -10,7 +10,7 @@ use crate::columns::{blank_trace, Access, Storage, COLUMNS, TIME_COLUMN, TRACE_I
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdKey};
 use crate::memtable::{Candidate, Memtable};
-use crate::plan::{FieldIndexes, FilterField, Plan};
+use crate::plan::{matches_text, FieldIndexes, FilterField, Plan};
 use crate::stored::{stored_path, StoredTraces};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
@@ -498,11 +498,24 @@ impl Segment {
         self.times[row as usize]
     }
 
+    /// The rows that satisfy the plan, newest first: [`Segment::indexed_rows`], and when the plan has text
+    /// terms, those whose stored trace holds them (read [`TEXT_CHUNK_ROWS`] rows at a time).
+    pub(crate) fn matching_rows<'s>(
+        &'s self,
+        plan: &Plan<'_>,
+    ) -> Box<dyn Iterator<Item = Result<u32, StoreError>> + 's> {
+        let rows = self.indexed_rows(plan);
+        if plan.text.is_empty() {
+            return Box::new(rows.map(Ok));
+        }
+        Box::new(TextMatches { segment: self, terms: plan.text.clone(), rows, ready: Vec::new(), failed: false })
+    }
+
     /// The rows in the plan's key window that satisfy its conditions, newest first: the postings of
     /// the conditions are intersected, smallest first, within the row range of the window (rows are
     /// in key order). A condition whose posting holds every row of the segment is true of each row
     /// and is skipped.
-    pub(crate) fn matching_rows<'s>(&'s self, plan: &Plan<'_>) -> Box<dyn Iterator<Item = u32> + 's> {
+    fn indexed_rows<'s>(&'s self, plan: &Plan<'_>) -> Box<dyn Iterator<Item = u32> + 's> {
         let first = self.times.partition_point(|&time| time < plan.from_ms);
         let upper = (plan.upper.time, plan.upper.trace_id.as_str());
         let end = partition_rows(self.len(), |row| (self.times[row as usize], self.trace_id(row)) < upper);
@@ -511,27 +524,32 @@ impl Segment {
         }
         let mut postings = self.indexes.postings(plan);
         postings.retain(|rows| rows.len() < self.len());
-        match postings.split_first() {
-            Some((smallest, others)) => {
-                let from = smallest.partition_point(|&row| (row as usize) < first);
-                let to = smallest.partition_point(|&row| (row as usize) < end);
-                let others = others.to_vec();
-                Box::new(
-                    smallest[from..to]
-                        .iter()
-                        .rev()
-                        .copied()
-                        .filter(move |row| others.iter().all(|rows| rows.binary_search(row).is_ok())),
-                )
-            }
-            None => Box::new((first as u32..end as u32).rev()),
+        if postings.is_empty() {
+            return Box::new((first as u32..end as u32).rev());
         }
+        let smallest = postings.remove(0);
+        let from = smallest.partition_point(|&row| (row as usize) < first);
+        let to = smallest.partition_point(|&row| (row as usize) < end);
+        Box::new(
+            (from..to)
+                .rev()
+                .map(move |index| smallest[index])
+                .filter(move |row| postings.iter().all(|rows| rows.binary_search(row).is_ok())),
+        )
     }
 
     /// Appends up to `plan.limit` newest matching candidates ([`Segment::matching_rows`]).
-    pub(crate) fn candidates<'a>(&'a self, plan: &Plan<'_>, part: usize, out: &mut Vec<Candidate<'a>>) {
-        let candidate = |row: u32| Candidate { time: self.time(row), trace_id: self.trace_id(row), part, row };
-        out.extend(self.matching_rows(plan).take(plan.limit).map(candidate));
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        plan: &Plan<'_>,
+        part: usize,
+        out: &mut Vec<Candidate<'a>>,
+    ) -> Result<(), StoreError> {
+        for row in self.matching_rows(plan).take(plan.limit) {
+            let row = row?;
+            out.push(Candidate { time: self.time(row), trace_id: self.trace_id(row), part, row });
+        }
+        Ok(())
     }
 
     /// Reads the traces of `rows` (ascending, distinct) from the sidecar.
@@ -547,6 +565,53 @@ impl Segment {
                 Err(StoreError::corrupt(self.stored.path(), format!("row {row} is not the Parquet file's row {row}")))
             }
             None => Ok(traces),
+        }
+    }
+}
+
+/// Rows read from the sidecar at once to test text terms: blocks are decompressed once per chunk.
+const TEXT_CHUNK_ROWS: usize = 256;
+
+/// The rows of `rows` (newest first) whose stored trace holds every text term, newest first.
+struct TextMatches<'s, I> {
+    segment: &'s Segment,
+    terms: Vec<String>,
+    rows: I,
+    /// Matching rows of the chunk read last, ascending (the next is popped from the end).
+    ready: Vec<u32>,
+    failed: bool,
+}
+
+impl<I: Iterator<Item = u32>> Iterator for TextMatches<'_, I> {
+    type Item = Result<u32, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.ready.pop() {
+                return Some(Ok(row));
+            }
+            if self.failed {
+                return None;
+            }
+            let mut chunk: Vec<u32> = self.rows.by_ref().take(TEXT_CHUNK_ROWS).collect();
+            if chunk.is_empty() {
+                return None;
+            }
+            chunk.reverse();
+            match self.segment.fetch(&chunk) {
+                Ok(traces) => {
+                    self.ready = chunk
+                        .into_iter()
+                        .zip(traces)
+                        .filter(|(_, trace)| matches_text(&self.terms, trace))
+                        .map(|(row, _)| row)
+                        .collect();
+                }
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(error));
+                }
+            }
         }
     }
 }

@@ -359,7 +359,7 @@ impl Store {
             }
             match part {
                 Part::Memtable(memtable) => memtable.candidates(&plan, index, &mut best),
-                Part::Segment(segment) => segment.candidates(&plan, index, &mut best),
+                Part::Segment(segment) => segment.candidates(&plan, index, &mut best)?,
             }
             best.sort_unstable_by(Candidate::newest_first);
             best.truncate(plan.limit);

@@ -96,11 +96,11 @@ pub(crate) fn make_trace(seed: u64) -> Trace {
         tracker_name: trace_type.is_data().then(|| rng.pick(TRACKERS).to_owned()),
         operation_id: rng.maybe(&["op1"]),
         source_ip: rng.maybe(&["203.0.113.7"]),
-        request: rng.maybe(&["{\"a\":1}"]),
-        response: rng.maybe(&["{\"ok\":true}"]),
+        request: rng.maybe(&["{\"a\":1}", "{\"order\":\"Ord-2026-7\"}", "{\"note\":\"Straße\"}"]),
+        response: rng.maybe(&["{\"ok\":true}", "{\"error\":\"Denied\"}"]),
         code: rng.maybe(&["200", "404", "500"]),
         api_version: rng.maybe(&["v3"]),
-        message: rng.maybe(&["done"]),
+        message: rng.maybe(&["done", "Order DENIED"]),
         time: *BASE_TIME + (rng.next() % 40) as i64 * 1000,
         record_time: *BASE_TIME + 100_000,
         request_id: rng.maybe(&["req-1"]),
@@ -116,18 +116,34 @@ pub(crate) fn make_trace(seed: u64) -> Trace {
 /// has) and window; no paging key.
 pub(crate) fn make_query(seed: u64, limit: usize) -> TraceQuery {
     let mut rng = Rng::new(seed ^ 0xABCD);
+    let ignore_case = rng.next().is_multiple_of(4);
     let mut sometimes = |values: &[&str]| (rng.next().is_multiple_of(3)).then(|| rng.pick(values).to_owned());
+    let trace_rating = sometimes(&["normal", "warning", "incident"]).map(|r| r.parse().unwrap());
+    // A pool value, a prefix of one (possibly empty), or either in upper case.
+    let mut pattern = |values: &[&str]| -> Option<Pattern> {
+        let value = rng.next().is_multiple_of(3).then(|| rng.pick(values))?;
+        let shape = rng.next();
+        let value = if shape.is_multiple_of(5) { value.to_uppercase() } else { value.to_owned() };
+        Some(match shape % 3 {
+            0 => Pattern::prefix(&value[..(shape as usize / 3) % (value.len() + 1)]),
+            _ => Pattern::from(value),
+        })
+    };
     let filters = Filters {
-        service_type: sometimes(SERVICES),
-        user: sometimes(USERS),
-        resource_id: sometimes(&["r1", "r2", "nope"]),
-        resource_name: sometimes(RESOURCE_NAMES),
-        resource_type: sometimes(RESOURCE_TYPES),
-        trace_name: sometimes(TRACE_NAMES),
-        trace_rating: sometimes(&["normal", "warning", "incident"]).map(|r| r.parse().unwrap()),
-        access_key_id: sometimes(ACCESS_KEYS),
-        enterprise_project_id: sometimes(ENTERPRISE_PROJECTS),
+        service_type: pattern(SERVICES),
+        user: pattern(USERS),
+        resource_id: pattern(&["r1", "r2", "nope"]),
+        resource_name: pattern(RESOURCE_NAMES),
+        resource_type: pattern(RESOURCE_TYPES),
+        trace_name: pattern(TRACE_NAMES),
+        trace_rating,
+        access_key_id: pattern(ACCESS_KEYS),
+        enterprise_project_id: pattern(ENTERPRISE_PROJECTS),
         trace_id: None,
+        ignore_case,
+        text: (0..rng.next() % 4 / 2)
+            .map(|_| rng.pick(&["ord", "DENIED", "ok\"", "2026-7", "ß", "none"]).to_owned())
+            .collect(),
     };
     let data = rng.next().is_multiple_of(2);
     let tracker_name = (data && rng.next().is_multiple_of(2)).then(|| rng.pick(TRACKERS).to_owned());
@@ -149,22 +165,36 @@ pub(crate) fn make_query(seed: u64, limit: usize) -> TraceQuery {
 pub(crate) fn model_matches(query: &TraceQuery, trace: &Trace) -> bool {
     let f = &query.filters;
     let equal = |wanted: &Option<String>, actual: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == actual);
+    let fold = |text: &str| if f.ignore_case { text.to_lowercase() } else { text.to_owned() };
+    let like = |wanted: &Option<Pattern>, actual: Option<&str>| match (wanted, actual) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(wanted), Some(actual)) => match wanted.prefix {
+            true => fold(actual).starts_with(&fold(&wanted.value)),
+            false => fold(actual) == fold(&wanted.value),
+        },
+    };
+    let texts = [&trace.request, &trace.response, &trace.message];
+    let has_text = |term: &String| {
+        texts.iter().any(|text| text.as_ref().is_some_and(|text| text.to_lowercase().contains(&term.to_lowercase())))
+    };
     trace.project_id == query.project_id
         && trace.trace_type.is_data() == query.data
         && equal(&query.tracker_name, trace.tracker_name.as_deref())
         && trace.time >= query.from_ms
         && trace.time <= query.to_ms
         && query.after.as_ref().is_none_or(|after| SortKey::of(trace) < *after)
-        && equal(&f.service_type, Some(&trace.service_type))
-        && equal(&f.user, trace.user.as_ref().and_then(|u| u.name.as_deref()))
-        && equal(&f.resource_id, trace.resource_id.as_deref())
-        && equal(&f.resource_name, trace.resource_name.as_deref())
-        && equal(&f.resource_type, Some(&trace.resource_type))
-        && equal(&f.trace_name, Some(&trace.trace_name))
+        && like(&f.service_type, Some(&trace.service_type))
+        && like(&f.user, trace.user.as_ref().and_then(|u| u.name.as_deref()))
+        && like(&f.resource_id, trace.resource_id.as_deref())
+        && like(&f.resource_name, trace.resource_name.as_deref())
+        && like(&f.resource_type, Some(&trace.resource_type))
+        && like(&f.trace_name, Some(&trace.trace_name))
         && f.trace_rating.is_none_or(|r| r == trace.trace_rating)
-        && equal(&f.access_key_id, trace.user.as_ref().and_then(|u| u.access_key_id.as_deref()))
-        && equal(&f.enterprise_project_id, trace.enterprise_project_id.as_deref())
+        && like(&f.access_key_id, trace.user.as_ref().and_then(|u| u.access_key_id.as_deref()))
+        && like(&f.enterprise_project_id, trace.enterprise_project_id.as_deref())
         && equal(&f.trace_id, Some(&trace.trace_id))
+        && f.text.iter().all(has_text)
 }
 
 pub(crate) fn model_query(traces: &[Trace], query: &TraceQuery) -> Vec<Trace> {
@@ -687,4 +717,50 @@ fn appends_wait_for_room_in_the_queue_while_the_disk_is_slow_and_all_complete_on
     });
     assert_eq!(store.stats().queued_traces, 0);
     assert_eq!(all_traces(&store), sorted(batch(0, 21)));
+}
+
+/// Prefix, case-insensitive and free-text conditions, alone and combined, over segments and the memtable:
+/// each query finds what the model finds, and finds something (so the comparison means something).
+#[test]
+fn search_modes_match_the_model_and_find_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), 64)).unwrap();
+    let traces: Vec<Trace> = (0..400).map(make_trace).collect();
+    for chunk in traces.chunks(50) {
+        store.append_blocking(chunk.to_vec()).unwrap();
+    }
+    let text = |terms: &[&str]| terms.iter().map(|term| term.to_string()).collect::<Vec<_>>();
+    let searches = [
+        Filters { trace_name: Some(Pattern::prefix("create")), ..Filters::default() },
+        Filters { trace_name: Some(Pattern::prefix("")), ..Filters::default() },
+        Filters { user: Some("ALICE".into()), ignore_case: true, ..Filters::default() },
+        Filters { resource_type: Some(Pattern::prefix("ord")), ignore_case: true, ..Filters::default() },
+        Filters { text: text(&["denied"]), ..Filters::default() },
+        Filters { text: text(&["ORD-2026", "ok\""]), ..Filters::default() },
+        Filters { text: text(&["STRASSE"]), ..Filters::default() },
+        Filters { text: text(&["straße"]), user: Some(Pattern::prefix("b")), ..Filters::default() },
+    ];
+    for filters in searches {
+        let empty_expected = filters.text == ["STRASSE"];
+        for data in [false, true] {
+            let query = TraceQuery { filters: filters.clone(), ..everything("p1", data) };
+            let expected = model_query(&traces, &query);
+            assert_eq!(store.query(&query).unwrap(), expected, "{query:?}");
+            if !data {
+                assert_eq!(expected.is_empty(), empty_expected, "{query:?} should find traces");
+            }
+            // Paged ten at a time, the same traces.
+            let mut paged = Vec::new();
+            let mut page = TraceQuery { limit: 10, ..query.clone() };
+            loop {
+                let traces = store.query(&page).unwrap();
+                paged.extend(traces.iter().cloned());
+                match traces.last() {
+                    Some(last) if traces.len() == 10 => page.after = Some(SortKey::of(last)),
+                    _ => break,
+                }
+            }
+            assert_eq!(paged, expected);
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
 //! (`operations_endpoints`); rate limits (`limits`); console sessions, their audit and sign-in limits
-//! (`console`, `console_sign_in`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`).
+//! (`console`, `console_sign_in`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`);
+//! prefix, case-insensitive and free-text search (`search`).
 
 mod client;
 mod common;
@@ -18,6 +19,7 @@ mod operations_endpoints;
 mod redaction;
 mod roles;
 mod routes;
+mod search;
 mod self_audit;
 mod timeouts;
 mod trackers;
