@@ -3,12 +3,14 @@
 // tail over server-sent events, and exports of the current filter.
 import { api, el, formatTime, projectPath, queryString, showJson, errorBox } from './api.js';
 
+// Text fields: `q` is free text over request, response and message; a value ending in `*` is a prefix.
 const FILTERS = [
-  ['trace_name', 'Trace name'], ['user', 'User'], ['service_type', 'Trace source'],
+  ['q', 'Text in request, response or message'], ['trace_name', 'Trace name'], ['user', 'User'], ['service_type', 'Trace source'],
   ['resource_type', 'Resource type'], ['resource_id', 'Resource ID'], ['resource_name', 'Resource name'],
   ['tracker_name', 'Tracker name'], ['access_key_id', 'Access key ID'],
   ['enterprise_project_id', 'Enterprise project ID'], ['trace_id', 'Trace ID'],
 ];
+const PLACEHOLDERS = { q: 'words or "a phrase"', tracker_name: 'exact', trace_id: 'exact' };
 const COLUMNS = [
   ['trace_name', 'Trace name', (t) => t.trace_name],
   ['resource_type', 'Resource type', (t) => t.resource_type],
@@ -37,7 +39,8 @@ export async function tracesPage(root) {
     el('div', {}, el('label', { for: 'trace_rating' }, 'Rating'),
       el('select', { id: 'trace_rating', name: 'trace_rating' }, ['', 'normal', 'warning', 'incident'].map((r) => el('option', { value: r }, r || 'Any')))),
     FILTERS.map(([name, label]) => el('div', {}, el('label', { for: `filter-${name}` }, label),
-      el('input', { id: `filter-${name}`, name, autocomplete: 'off' }))));
+      el('input', { id: `filter-${name}`, name, autocomplete: 'off', placeholder: PLACEHOLDERS[name] ?? 'exact, or prefix*' }))),
+    el('div', {}, el('label', { for: 'ignore_case' }, el('input', { type: 'checkbox', id: 'ignore_case', name: 'ignore_case' }), ' Ignore case')));
   const exports = ['csv', 'json', 'parquet'].map((format) =>
     el('a', { class: 'button', id: `export-${format}`, href: '#', download: `cts-traces.${format}` }, `Export ${format.toUpperCase()}`));
   const tail = el('input', { type: 'checkbox', id: 'tail' });
@@ -71,6 +74,7 @@ export async function tracesPage(root) {
   function params() {
     const values = { trace_type: form.elements.trace_type.value, trace_rating: form.elements.trace_rating.value };
     for (const [name] of FILTERS) values[name] = form.elements[name].value.trim();
+    values.ignore_case = form.elements.ignore_case.checked ? 'true' : '';
     const now = Date.now();
     const range = RANGES.find(([v]) => v === rangeSelect.value);
     if (range[2]) { values.from = now - range[2]; values.to = now; } else {
