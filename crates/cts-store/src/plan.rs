@@ -253,19 +253,17 @@ pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
 /// Whether `haystack`, lowercased, contains `needle` (already lowercase): without allocating when the
 /// haystack is ASCII.
 pub(crate) fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
-    if !haystack.is_ascii() {
-        return haystack.to_lowercase().contains(needle);
+    match haystack.is_ascii() {
+        true => contains_ignoring_ascii_case(haystack.as_bytes(), needle.as_bytes()),
+        false => haystack.to_lowercase().contains(needle),
     }
-    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+}
+
+/// Whether `haystack` holds `needle` (lowercase) with ASCII letters compared without regard to case.
+fn contains_ignoring_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
     let Some((&first, rest)) = needle.split_first() else { return true };
-    if !first.is_ascii() {
-        return false;
-    }
+    let Some(last_start) = haystack.len().checked_sub(needle.len()) else { return false };
     let upper = first.to_ascii_uppercase();
-    let last_start = match haystack.len().checked_sub(needle.len()) {
-        Some(last) => last,
-        None => return false,
-    };
     let mut from = 0;
     while from <= last_start {
         let Some(offset) = memchr::memchr2(first, upper, &haystack[from..=last_start]) else { return false };
@@ -276,6 +274,23 @@ pub(crate) fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
         from = start + 1;
     }
     false
+}
+
+/// The only characters beyond ASCII whose lowercase holds an ASCII letter: KELVIN SIGN (`k`) and LATIN
+/// CAPITAL LETTER I WITH DOT ABOVE (`i` and a combining dot), in UTF-8.
+const LOWERCASE_TO_ASCII: [&[u8]; 2] = [b"\xE2\x84\xAA", b"\xC4\xB0"];
+
+/// Whether the stored records `block` may hold a trace whose texts contain every term (lowercase): `false`
+/// only when some ASCII term occurs nowhere in the block's bytes, in any case, and no character in it
+/// lowercases to ASCII. The records keep strings as UTF-8 bytes, so a block without a term's bytes has no
+/// trace with the term; skipping it saves decoding its records.
+pub(crate) fn block_may_hold(terms: &[String], block: &[u8]) -> bool {
+    if terms.iter().any(|term| !term.is_ascii())
+        || LOWERCASE_TO_ASCII.iter().any(|bytes| memchr::memmem::find(block, bytes).is_some())
+    {
+        return true;
+    }
+    terms.iter().all(|term| contains_ignoring_ascii_case(block, term.as_bytes()))
 }
 
 /// One indexed field condition.
@@ -376,4 +391,51 @@ impl<'q> Plan<'q> {
 pub(crate) fn matches_text(terms: &[String], trace: &Trace) -> bool {
     let texts = [trace.request.as_deref(), trace.response.as_deref(), trace.message.as_deref()];
     terms.iter().all(|term| texts.iter().flatten().any(|text| contains_ignoring_case(text, term)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Characters that stress case folding: ASCII letters, `ß`, KELVIN SIGN, dotted capital I, `ẞ`.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec!['a', 'B', 'k', 'K', 'i', 'I', 'ß', 'ẞ', '\u{212A}', 'İ', '"', ' ']),
+            0..12,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        /// The text search agrees with lowercasing both sides, and a block is never skipped when a text in it
+        /// holds every term.
+        #[test]
+        fn text_search_is_lowercase_containment_and_the_block_filter_never_skips_a_match(
+            haystack in text(),
+            other in text(),
+            terms in proptest::collection::vec(text(), 1..3),
+        ) {
+            let terms: Vec<String> = terms.iter().map(|term| lowercase(term).into_owned()).collect();
+            for term in &terms {
+                prop_assert_eq!(contains_ignoring_case(&haystack, term), haystack.to_lowercase().contains(term.as_str()));
+            }
+            let block = format!("{other}\u{1}{haystack}");
+            if terms.iter().all(|term| haystack.to_lowercase().contains(term.as_str())) {
+                prop_assert!(block_may_hold(&terms, block.as_bytes()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_without_an_ascii_term_is_skipped() {
+        let terms = ["denied".to_owned()];
+        assert!(!block_may_hold(&terms, br#"{"ok":true} order o-17"#));
+        assert!(block_may_hold(&terms, br#"{"error":"Access DENIED"}"#));
+        assert!(
+            block_may_hold(&terms, "{\"note\":\"\u{212A}\"}".as_bytes()),
+            "a Kelvin sign may lowercase into a term"
+        );
+        assert!(block_may_hold(&["straße".to_owned()], b"STRASSE"), "non-ASCII terms are never ruled out");
+    }
 }

@@ -10,7 +10,7 @@ use crate::columns::{blank_trace, Access, Storage, COLUMNS, TIME_COLUMN, TRACE_I
 use crate::error::StoreError;
 use crate::ids::{IdHasher, IdKey};
 use crate::memtable::{Candidate, Memtable};
-use crate::plan::{matches_text, FieldIndexes, FilterField, Plan};
+use crate::plan::{block_may_hold, matches_text, FieldIndexes, FilterField, Plan};
 use crate::stored::{stored_path, StoredTraces};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
@@ -552,16 +552,28 @@ impl Segment {
         Ok(())
     }
 
-    /// Reads the traces of `rows` (ascending, distinct) from the sidecar.
-    /// The traces of `rows`, from the sidecar, each checked to be the row the Parquet file indexes (same time
-    /// and trace id): a sidecar that disagrees with its Parquet file is corrupt, or a point read and a listing
-    /// would disagree (found by the `segment_read` fuzz target).
+    /// The traces of `rows` (ascending, distinct), from the sidecar, each checked to be the row the Parquet
+    /// file indexes (same time and trace id): a sidecar that disagrees with its Parquet file is corrupt, or a
+    /// point read and a listing would disagree (found by the `segment_read` fuzz target).
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<Trace>, StoreError> {
-        let traces = self.stored.fetch(rows)?;
+        Ok(self.fetch_where(rows, &|_| true)?.into_iter().flatten().collect())
+    }
+
+    /// [`Segment::fetch`], with `None` for the rows of blocks `block_may_match` rejects (undecoded).
+    fn fetch_where(
+        &self,
+        rows: &[u32],
+        block_may_match: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Option<Trace>>, StoreError> {
+        let traces = self.stored.fetch_where(rows, block_may_match)?;
         let indexed =
             |row: u32, trace: &Trace| trace.time == self.times[row as usize] && trace.trace_id == self.trace_id(row);
-        match rows.iter().zip(&traces).find(|(&row, trace)| !indexed(row, trace)) {
-            Some((row, _)) => {
+        let disagreeing = rows.iter().zip(&traces).find_map(|(&row, trace)| match trace {
+            Some(trace) if !indexed(row, trace) => Some(row),
+            _ => None,
+        });
+        match disagreeing {
+            Some(row) => {
                 Err(StoreError::corrupt(self.stored.path(), format!("row {row} is not the Parquet file's row {row}")))
             }
             None => Ok(traces),
@@ -598,12 +610,13 @@ impl<I: Iterator<Item = u32>> Iterator for TextMatches<'_, I> {
                 return None;
             }
             chunk.reverse();
-            match self.segment.fetch(&chunk) {
+            let terms = &self.terms;
+            match self.segment.fetch_where(&chunk, &|block| block_may_hold(terms, block)) {
                 Ok(traces) => {
                     self.ready = chunk
                         .into_iter()
                         .zip(traces)
-                        .filter(|(_, trace)| matches_text(&self.terms, trace))
+                        .filter(|(_, trace)| trace.as_ref().is_some_and(|trace| matches_text(terms, trace)))
                         .map(|(row, _)| row)
                         .collect();
                 }

@@ -295,6 +295,17 @@ impl StoredTraces {
     /// The traces of `rows` (ascending, distinct, each below [`StoredTraces::len`]): one block read and
     /// decompressed per distinct block.
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<Trace>, StoreError> {
+        let traces = self.fetch_where(rows, &|_| true)?;
+        Ok(traces.into_iter().flatten().collect())
+    }
+
+    /// The traces of `rows` (as [`StoredTraces::fetch`]), except that the records of a block whose
+    /// decompressed bytes `block_may_match` rejects are not decoded: `None` for each of its rows.
+    pub(crate) fn fetch_where(
+        &self,
+        rows: &[u32],
+        block_may_match: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Option<Trace>>, StoreError> {
         let mut traces = Vec::with_capacity(rows.len());
         let mut compressed = Vec::new();
         DECOMPRESSOR.with_borrow_mut(|(context, raw)| {
@@ -316,10 +327,16 @@ impl StoredTraces {
                 if decompressed.is_err() || raw.len() != entry.raw_len as usize {
                     return Err(self.corrupt(block, "does not decompress"));
                 }
+                let in_block = rows[index..].iter().take_while(|&&row| row as usize / self.block_rows == block).count();
+                if !block_may_match(raw) {
+                    traces.extend(std::iter::repeat_n(None, in_block));
+                    index += in_block;
+                    continue;
+                }
                 let mut records: &[u8] = raw;
                 let mut row_in_block = 0;
-                while index < rows.len() && rows[index] as usize / self.block_rows == block {
-                    let wanted = rows[index] as usize % self.block_rows;
+                for &row in &rows[index..index + in_block] {
+                    let wanted = row as usize % self.block_rows;
                     let trace = loop {
                         let len = take_varint(&mut records).ok_or_else(|| self.corrupt(block, "truncated"))? as usize;
                         if records.len() < len {
@@ -332,9 +349,9 @@ impl StoredTraces {
                             break decode_whole(record).map_err(|reason| self.corrupt(block, &reason))?;
                         }
                     };
-                    traces.push(trace);
-                    index += 1;
+                    traces.push(Some(trace));
                 }
+                index += in_block;
             }
             Ok(traces)
         })
