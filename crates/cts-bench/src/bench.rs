@@ -229,20 +229,21 @@ fn aggregation_latency(durations: &[Duration], rows: &[OperationDay]) -> Option<
     Latency::of(QueryKind::Aggregation, durations, &vec![rows.len(); durations.len()])
 }
 
-/// cts's aggregation through SQL; `None` when the server was built without it (501).
+/// cts's aggregation through SQL; `None` when the server has no SQL (501: built without it, 404: older).
 async fn cts_aggregation(
     cts: &Cts,
     statement: &str,
     runs: usize,
 ) -> anyhow::Result<Option<(Latency, Vec<OperationDay>)>> {
     // The first call is the warm-up, and tells whether the server has SQL.
-    if let SqlOutcome::NotBuilt = cts.sql(statement).await? {
+    if let SqlOutcome::Unavailable { status } = cts.sql(statement).await? {
+        progress(format!("cts answered {status} to SQL (built without --features sql?): aggregation n/a"));
         return Ok(None);
     }
     let (durations, rows) = time_repeated(runs, 0, || async {
         match cts.sql(statement).await? {
             SqlOutcome::Rows(rows) => aggregation::from_json_rows(&rows),
-            SqlOutcome::NotBuilt => bail!("the SQL endpoint went away"),
+            SqlOutcome::Unavailable { status } => bail!("the SQL endpoint went away ({status})"),
         }
     })
     .await?;
@@ -434,9 +435,6 @@ pub(crate) async fn bench(options: BenchOptions) -> anyhow::Result<BenchReport> 
     progress(format!("timing the SQL aggregation ({heavy_queries} runs)"));
     let statement = aggregation::cts_statement(window.from_ms, window.to_ms);
     let cts_aggregation = sides.phase("SQL aggregation, cts", cts_aggregation(&cts, &statement, heavy_queries)).await?;
-    if cts_aggregation.is_none() {
-        progress("cts answered 501 to SQL (built without --features sql): aggregation n/a");
-    }
     let pg_aggregation = match pg {
         Some(pg) => {
             let runs = time_repeated(heavy_queries, 1, || {

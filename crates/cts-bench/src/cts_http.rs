@@ -24,8 +24,10 @@ pub struct Cts {
 #[derive(Debug)]
 pub enum SqlOutcome {
     Rows(Vec<Vec<serde_json::Value>>),
-    /// 501: the server was built without the `sql` feature.
-    NotBuilt,
+    /// 501: the server was built without the `sql` feature; 404: it predates the endpoint.
+    Unavailable {
+        status: u16,
+    },
 }
 
 impl Cts {
@@ -74,7 +76,7 @@ impl Cts {
         let text = response.text().await?;
         match status.as_u16() {
             200 => Ok(SqlOutcome::Rows(serde_json::from_str::<Answer>(&text).context("SQL answer")?.rows)),
-            501 => Ok(SqlOutcome::NotBuilt),
+            status @ (404 | 501) => Ok(SqlOutcome::Unavailable { status }),
             _ => bail!("SQL answered {status}: {text}"),
         }
     }

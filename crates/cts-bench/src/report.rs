@@ -154,14 +154,16 @@ impl PhaseLoad {
         }
         let mut line =
             format!("{}: {:.1} s, cores used of {cores}: {}", self.phase, self.wall_seconds, parts.join(", "));
-        if let Some(written) = self.cts_written_bytes {
+        let cts_busy = self.cores(self.cts_cpu_seconds).is_some_and(|used| used >= 0.05);
+        if let (Some(written), true) = (self.cts_written_bytes, cts_busy) {
             let rate = written as f64 / self.wall_seconds.max(1e-9) / 1_048_576.0;
             line.push_str(&format!("; cts wrote {rate:.1} MiB/s"));
         }
-        let verdict = if busy >= 0.85 * cores as f64 {
-            "CPU-bound"
+        let idle = (1.0 - busy / cores as f64).max(0.0) * 100.0;
+        let verdict = if idle <= 15.0 {
+            "CPU-bound".to_owned()
         } else {
-            "not CPU-bound (waiting: fsync/disk, or one request at a time)"
+            format!("not CPU-bound, {idle:.0}% idle (waiting on fsync/disk or on round trips)")
         };
         format!("{line} -> {verdict}")
     }
