@@ -25,6 +25,11 @@ if ! command -v pg_ctlcluster >/dev/null; then
     apt-get update >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
 fi
+# pg_trgm (free text with a trigram index) ships in Debian's postgresql-15 package; older layouts had it in contrib.
+if [ ! -f "/usr/share/postgresql/$pg_version/extension/pg_trgm.control" ]; then
+    log "installing postgresql-contrib for pg_trgm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-contrib >&2
+fi
 
 if ! cluster_is; then
     log "creating cluster $pg_version/$cluster on port $port"
@@ -55,5 +60,6 @@ if [ "$(psql_admin --dbname postgres --tuples-only --no-align \
     log "creating database $database"
     psql_admin --dbname postgres --command "CREATE DATABASE $database OWNER $role" >&2
 fi
+psql_admin --dbname "$database" --command "CREATE EXTENSION IF NOT EXISTS pg_trgm" >&2
 
 echo "postgres://$role:$password@127.0.0.1:$port/$database"

@@ -10,7 +10,12 @@
 //! bytes `jsonb` is larger, not smaller. Every ListTraces filter has a B-tree
 //! index `(project_id, <column>, time DESC)`, plus `(project_id, time DESC)`
 //! for unfiltered pages.
+//!
+//! Free text is `ILIKE '%word%'` over request, response and message, first on
+//! the plain table, then with a pg_trgm GIN index over the three columns (the
+//! index PostgreSQL offers for it, reported with its size as an extra cost).
 
+use crate::aggregation::OperationDay;
 use crate::query::ListQuery;
 use anyhow::Context;
 use bytes::Bytes;
@@ -333,7 +338,8 @@ pub async fn list_traces(
 }
 
 /// The SQL of a ListTraces page of management traces: `$1` project, `$2`/`$3`
-/// the time bounds, `$4` the row limit, then one parameter per filter.
+/// the time bounds, `$4` the row limit, then one parameter per filter and one
+/// `ILIKE` pattern per free-text term.
 fn list_statement(query: &ListQuery) -> (String, Vec<String>) {
     let mut sql = format!(
         "SELECT {} FROM {TABLE} WHERE project_id = $1 AND tracker_name IS NULL AND time >= $2 AND time <= $3",
@@ -349,8 +355,76 @@ fn list_statement(query: &ListQuery) -> (String, Vec<String>) {
         values.push(value.clone());
         sql.push_str(&format!(" AND {column} = ${}", values.len() + 4));
     }
+    for term in &query.terms {
+        values.push(like_pattern(term));
+        let n = values.len() + 4;
+        sql.push_str(&format!(" AND (request ILIKE ${n} OR response ILIKE ${n} OR message ILIKE ${n})"));
+    }
     sql.push_str(" ORDER BY time DESC, trace_id DESC LIMIT $4");
     (sql, values)
+}
+
+/// `%term%` with LIKE's wildcards and escape character in the term taken literally.
+pub fn like_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Traces per operation per UTC day in the window, as cts's SQL computes it.
+pub async fn operations_per_day(
+    client: &Client,
+    project_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> anyhow::Result<Vec<OperationDay>> {
+    let sql = format!(
+        "SELECT trace_name, (extract(epoch FROM time) * 1000)::int8 / 86400000 AS day, count(*) AS traces \
+         FROM {TABLE} WHERE project_id = $1 AND time >= $2 AND time <= $3 \
+         GROUP BY trace_name, day ORDER BY day, trace_name COLLATE \"C\""
+    );
+    let (from, to) = (system_time(from_ms), system_time(to_ms));
+    let rows = client.query(&sql, &[&project_id, &from, &to]).await.with_context(|| sql.clone())?;
+    rows.iter()
+        .map(|row| Ok(OperationDay { trace_name: row.try_get(0)?, day: row.try_get(1)?, traces: row.try_get(2)? }))
+        .collect()
+}
+
+/// The pg_trgm GIN index over the free-text columns.
+pub const TRIGRAM_INDEX: &str = "cts_traces_text_trgm";
+
+/// Creates the pg_trgm extension (a trusted extension: the database owner may) and the GIN index over request,
+/// response and message; returns the build time and the index's bytes.
+pub async fn create_trigram_index(client: &Client) -> anyhow::Result<(Duration, u64)> {
+    client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm").await.context(
+        "CREATE EXTENSION pg_trgm (Debian ships it with postgresql-15; scripts/postgres.sh creates it as admin)",
+    )?;
+    let started = std::time::Instant::now();
+    let statement = format!(
+        "CREATE INDEX {TRIGRAM_INDEX} ON {TABLE} USING gin \
+         (request gin_trgm_ops, response gin_trgm_ops, message gin_trgm_ops)"
+    );
+    client.batch_execute(&statement).await.with_context(|| statement.clone())?;
+    client.batch_execute(&format!("ANALYZE {TABLE}")).await?;
+    let elapsed = started.elapsed();
+    let row = client.query_one(&format!("SELECT pg_relation_size('{TRIGRAM_INDEX}')::int8"), &[]).await?;
+    Ok((elapsed, row.get::<_, i64>(0) as u64))
+}
+
+/// The process id of the server (the postmaster), the parent of this connection's backend.
+pub async fn postmaster_pid(client: &Client) -> anyhow::Result<u32> {
+    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+    let backend = u32::try_from(backend).context("backend pid")?;
+    let stat = std::fs::read_to_string(format!("/proc/{backend}/stat"))
+        .context("reading the backend's /proc entry (is PostgreSQL on this machine?)")?;
+    Ok(crate::procfs::parse_stat(&stat).context("parsing the backend's stat")?.parent)
 }
 
 /// Bytes of the table with its indexes and TOAST.

@@ -87,6 +87,10 @@ impl Server {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM (graceful shutdown: cts seals its memtable) and waits for the exit.
     pub fn stop(mut self, timeout: Duration) -> anyhow::Result<()> {
         signal(self.child.id(), "TERM")?;

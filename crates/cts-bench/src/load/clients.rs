@@ -111,7 +111,7 @@ pub struct QueryPlan {
 
 impl QueryPlan {
     fn query(&self, filters: Vec<(&'static str, String)>, limit: usize) -> ListQuery {
-        ListQuery { filters, from_ms: self.from_ms, to_ms: cts_model::now_ms(), limit }
+        ListQuery { filters, terms: Vec::new(), from_ms: self.from_ms, to_ms: cts_model::now_ms(), limit }
     }
 
     fn selective(&self, rng: &mut StdRng) -> ListQuery {

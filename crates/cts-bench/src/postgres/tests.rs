@@ -116,6 +116,7 @@ fn schema_indexes_every_list_traces_filter_after_the_project() {
 fn list_statement_numbers_filter_parameters_after_the_fixed_ones() {
     let query = ListQuery {
         filters: vec![("user", "li.na".into()), ("trace_name", "createOrder".into())],
+        terms: Vec::new(),
         from_ms: 1,
         to_ms: 2,
         limit: 10,
@@ -133,5 +134,33 @@ fn the_select_list_reads_back_every_column_in_copy_order() {
     assert_eq!(expressions.len(), COLUMNS.len());
     for ((name, _), expression) in COLUMNS.iter().zip(&expressions) {
         assert!(expression.contains(name), "{expression} reads {name}");
+    }
+}
+
+#[test]
+fn free_text_terms_become_ilike_groups_after_the_filters() {
+    let query = ListQuery {
+        filters: vec![("resource_type", "order".into())],
+        terms: vec!["order-2026".into(), "50%_off".into()],
+        from_ms: 1,
+        to_ms: 2,
+        limit: 200,
+    };
+    let (sql, values) = list_statement(&query);
+    assert!(
+        sql.contains(
+            "AND resource_type = $5 AND (request ILIKE $6 OR response ILIKE $6 OR message ILIKE $6) \
+             AND (request ILIKE $7 OR response ILIKE $7 OR message ILIKE $7) ORDER BY"
+        ),
+        "{sql}"
+    );
+    assert_eq!(values, vec!["order".to_owned(), "%order-2026%".to_owned(), "%50\\%\\_off%".to_owned()]);
+}
+
+#[test]
+fn like_patterns_take_wildcards_and_backslashes_literally() {
+    for (term, pattern) in [("abc", "%abc%"), ("a%b", "%a\\%b%"), ("a_b", "%a\\_b%"), ("a\\b", "%a\\\\b%"), ("", "%%")]
+    {
+        assert_eq!(like_pattern(term), pattern, "{term}");
     }
 }
