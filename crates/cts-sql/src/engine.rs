@@ -116,7 +116,8 @@ impl SqlEngine {
         let _turn = self.turns.acquire().await.map_err(|_| SqlError::Internal("the engine is closed".to_owned()))?;
         let context = self.session(project_id)?;
         let runtime = self.workers.0.as_ref().expect("the workers run until the engine is dropped");
-        let task = runtime.spawn(async move { tokio::time::timeout(limits.timeout, run(context, statement, limits)).await });
+        let task =
+            runtime.spawn(async move { tokio::time::timeout(limits.timeout, run(context, statement, limits)).await });
         let _cancel_on_drop = AbortOnDrop(task.abort_handle());
         match task.await {
             Ok(Ok(outcome)) => outcome,

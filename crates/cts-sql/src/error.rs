@@ -135,6 +135,8 @@ mod tests {
         let external = DataFusionError::External(Box::new(store));
         assert!(matches!(SqlError::from_datafusion(external, 5), SqlError::Store(StoreError::Closed)));
         let plan = DataFusionError::Plan("no column x".into());
-        assert!(matches!(SqlError::from_datafusion(plan, 5), SqlError::Invalid(message) if message.contains("no column x")));
+        assert!(
+            matches!(SqlError::from_datafusion(plan, 5), SqlError::Invalid(message) if message.contains("no column x"))
+        );
     }
 }

@@ -122,7 +122,8 @@ pub(crate) fn partitions(
 ) -> Result<Vec<Arc<dyn PartitionStream>>> {
     let mut work: Vec<Work> = sources.unsealed.into_iter().map(Work::Unsealed).collect();
     for SegmentSource { file, path, rows, .. } in sources.segments {
-        let file = PositionalFile::new(file).map_err(|e| store_error(StoreError::Io { path: path.clone(), source: e }))?;
+        let file =
+            PositionalFile::new(file).map_err(|e| store_error(StoreError::Io { path: path.clone(), source: e }))?;
         work.push(Work::Segment(Arc::new(SegmentInput { file, path, rows })));
     }
     work.sort_by_key(|item| std::cmp::Reverse(item.rows()));

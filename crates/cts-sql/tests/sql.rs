@@ -167,7 +167,10 @@ fn time_windows_across_sealed_and_unsealed_traces_match_the_model() {
     for (from, to) in [(0, times.len() - 1), (10, 20), (100, 400), (times.len() - 50, times.len() - 1), (3, 3)] {
         let (low, high) = (times[from], times[to]);
         let expected = times.iter().filter(|&&time| time >= low && time <= high).count();
-        assert_eq!(rows(&format!("SELECT count(*) FROM traces WHERE time BETWEEN {low} AND {high}")), [[json!(expected)]]);
+        assert_eq!(
+            rows(&format!("SELECT count(*) FROM traces WHERE time BETWEEN {low} AND {high}")),
+            [[json!(expected)]]
+        );
         let expected = times.iter().filter(|&&time| time > low && time < high).count();
         let sql = format!("SELECT count(*) FROM traces WHERE {low} < time AND time < {high}");
         assert_eq!(rows(&sql), [[json!(expected)]]);
@@ -183,7 +186,8 @@ fn another_projects_rows_never_appear() {
     assert_eq!(rows(&sql), [[json!(visible)]]);
     assert_eq!(rows("SELECT DISTINCT project_id FROM traces"), [[json!(MINE)]]);
     assert_eq!(rows(&format!("SELECT count(*) FROM traces WHERE trace_id LIKE '{THEIRS}%'")), [[json!(0)]]);
-    let sql = "SELECT count(*) FROM traces a JOIN traces b ON a.trace_id = b.trace_id WHERE a.project_id <> b.project_id";
+    let sql =
+        "SELECT count(*) FROM traces a JOIN traces b ON a.trace_id = b.trace_id WHERE a.project_id <> b.project_id";
     assert_eq!(rows(sql), [[json!(0)]]);
     for other_table in ["information_schema.tables", "datafusion.public.other", "'/etc/passwd'", "\"/etc/hosts\""] {
         let error = query_with(&SHARED.store, SqlLimits::default(), &format!("SELECT * FROM {other_table}"));
@@ -267,7 +271,8 @@ fn rows_beyond_the_limit_are_cut_and_marked() {
 #[test]
 fn a_query_needing_more_memory_than_its_limit_fails_naming_the_limit() {
     let limits = SqlLimits { memory_bytes: cts_sql::MIN_MEMORY_BYTES, ..SqlLimits::default() };
-    let sorted = "SELECT v, repeat('x', 1000) AS padding FROM generate_series(1, 200000) AS t(v) ORDER BY padding, v DESC";
+    let sorted =
+        "SELECT v, repeat('x', 1000) AS padding FROM generate_series(1, 200000) AS t(v) ORDER BY padding, v DESC";
     let error = query_with(&SHARED.store, limits, sorted).unwrap_err();
     assert!(matches!(error, SqlError::OutOfMemory { .. }), "{error:?}");
     assert_eq!(error.to_string(), "the query needs more memory than the SQL memory limit of 1 MiB");

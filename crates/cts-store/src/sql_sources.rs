@@ -82,7 +82,12 @@ impl Store {
                     continue;
                 }
                 let file = File::open(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
-                segments.push(SegmentSource { file, path: segment.path.clone(), time_range: (min_time, max_time), rows });
+                segments.push(SegmentSource {
+                    file,
+                    path: segment.path.clone(),
+                    time_range: (min_time, max_time),
+                    rows,
+                });
             }
         }
         let memtables = std::iter::once(&state.memtable).chain(state.sealing.iter().map(|memtable| &**memtable));

@@ -3,7 +3,8 @@
 //! trace and user resources (`notifications`); self-audit traces (`self_audit`); the version and
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
 //! (`operations_endpoints`); rate limits (`limits`); console sessions, their audit and sign-in limits
-//! (`console`, `console_sign_in`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`).
+//! (`console`, `console_sign_in`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`);
+//! SQL queries (`queries`).
 
 mod client;
 mod common;
@@ -15,6 +16,7 @@ mod ledger;
 mod limits;
 mod notifications;
 mod operations_endpoints;
+mod queries;
 mod redaction;
 mod roles;
 mod routes;
