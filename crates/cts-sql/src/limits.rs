@@ -55,7 +55,7 @@ impl SqlLimits {
 pub(crate) fn human_bytes(bytes: usize) -> String {
     const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     match UNITS.into_iter().find(|&(_, size)| bytes >= size) {
-        Some((unit, size)) if bytes % size == 0 => format!("{} {unit}", bytes / size),
+        Some((unit, size)) if bytes.is_multiple_of(size) => format!("{} {unit}", bytes / size),
         Some((unit, size)) => format!("{:.1} {unit}", bytes as f64 / size as f64),
         None => format!("{bytes} bytes"),
     }

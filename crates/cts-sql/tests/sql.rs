@@ -46,7 +46,7 @@ fn trace(seed: usize, project: &str, time: i64) -> Trace {
         source_ip: Some(format!("10.0.0.{}", seed % 250)),
         request: Some(format!("{{\"n\":{seed}}}")),
         response: None,
-        code: Some(if seed % 5 == 0 { "403" } else { "200" }.to_owned()),
+        code: Some(if seed.is_multiple_of(5) { "403" } else { "200" }.to_owned()),
         api_version: None,
         message: None,
         time,
@@ -59,7 +59,7 @@ fn trace(seed: usize, project: &str, time: i64) -> Trace {
         user: Some(UserInfo {
             name: Some(user.to_owned()),
             access_key_id: Some(format!("AK-{user}")),
-            invoked_by: (seed % 4 == 0).then(|| vec!["console".to_owned(), "sdk".to_owned()]),
+            invoked_by: seed.is_multiple_of(4).then(|| vec!["console".to_owned(), "sdk".to_owned()]),
             ..UserInfo::default()
         }),
     }
