@@ -87,6 +87,15 @@ pub struct RawSettings {
     /// Connections served at once (`1024` default); more wait to be accepted.
     #[arg(long, env = "CTS_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// The longest an SQL query (`POST .../queries`, `cts sql`) may run (`30s` default); longer fails naming the limit.
+    #[arg(long, env = "CTS_SQL_TIMEOUT")]
+    pub sql_timeout: Option<String>,
+    /// The memory one SQL query may use (`512MiB` default; bytes or KiB/MiB/GiB); more fails naming the limit.
+    #[arg(long, env = "CTS_SQL_MEMORY")]
+    pub sql_memory: Option<String>,
+    /// The most rows an SQL query returns (`10000` default); the rest are cut and the answer says so.
+    #[arg(long, env = "CTS_SQL_MAX_ROWS")]
+    pub sql_max_rows: Option<usize>,
     /// A TOML file with any of these settings as keys.
     #[arg(long, env = "CTS_CONFIG")]
     #[serde(skip)]
@@ -115,7 +124,26 @@ pub struct Config {
     /// `None`: redaction is off.
     pub redactor: Option<Redactor>,
     pub limits: cts_server::RequestLimits,
+    pub sql: SqlSettings,
 }
+
+/// The limits of SQL queries (used by servers built with the `sql` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlSettings {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub max_rows: usize,
+}
+
+impl Default for SqlSettings {
+    /// The SQL engine's own defaults: 30 s, 512 MiB, 10,000 rows.
+    fn default() -> Self {
+        SqlSettings { timeout: Duration::from_secs(30), memory_bytes: 512 << 20, max_rows: 10_000 }
+    }
+}
+
+/// The smallest `sql_memory`: the SQL engine needs some room to run at all.
+const MIN_SQL_MEMORY_BYTES: usize = 1 << 20;
 
 pub const DEFAULT_DATA_DIR: &str = "cts-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -156,6 +184,9 @@ impl RawSettings {
             request_timeout: self.request_timeout.or(file.request_timeout),
             read_timeout: self.read_timeout.or(file.read_timeout),
             max_connections: self.max_connections.or(file.max_connections),
+            sql_timeout: self.sql_timeout.or(file.sql_timeout),
+            sql_memory: self.sql_memory.or(file.sql_memory),
+            sql_max_rows: self.sql_max_rows.or(file.sql_max_rows),
             config: None,
         };
         merged.validate()
@@ -238,8 +269,22 @@ impl RawSettings {
                 Some(max) => max,
             },
         };
+        let default_sql = SqlSettings::default();
+        let sql = SqlSettings {
+            timeout: timeout("sql_timeout", self.sql_timeout.as_deref(), default_sql.timeout)?,
+            memory_bytes: match self.sql_memory.as_deref() {
+                None => default_sql.memory_bytes,
+                Some(text) => parse_bytes("sql_memory", text, MIN_SQL_MEMORY_BYTES)?,
+            },
+            max_rows: match self.sql_max_rows {
+                None => default_sql.max_rows,
+                Some(0) => bail!("sql_max_rows: must be at least 1"),
+                Some(rows) => rows,
+            },
+        };
         Ok(Config {
             limits,
+            sql,
             tls,
             rate_limits,
             redactor,
@@ -275,6 +320,29 @@ fn parse_redact_keys(setting: Option<&str>) -> anyhow::Result<Option<Redactor>> 
         bail!("redact_keys: {bad:?} is not a field name (letters, digits, `_`, `-`, `.`; `off` turns redaction off)");
     }
     Ok(Some(if extend { Redactor::with_extra_keys(names) } else { Redactor::new(names) }))
+}
+
+/// Parses a size: bytes, or a number with `KiB`, `MiB` or `GiB` (`512MiB`, `2 GiB`); at least `minimum`.
+fn parse_bytes(setting: &str, text: &str, minimum: usize) -> anyhow::Result<usize> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.trim() {
+        "" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => bail!("{setting}: {text:?} is not a size such as 512MiB, 2GiB or 1048576"),
+    };
+    let bytes = number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .with_context(|| format!("{setting}: {text:?} is not a size such as 512MiB, 2GiB or 1048576"))?;
+    if bytes < minimum {
+        bail!("{setting}: must be at least {} MiB", minimum >> 20);
+    }
+    Ok(bytes)
 }
 
 /// Parses `7d`, `365d`, `12h`, `90m`, `30s` (and humantime forms like `1week`).
@@ -358,11 +426,33 @@ mod tests {
             (RawSettings { request_timeout: Some("soon".into()), ..raw(None, None, None) }, "request_timeout"),
             (RawSettings { read_timeout: Some("0s".into()), ..raw(None, None, None) }, "read_timeout"),
             (RawSettings { max_connections: Some(0), ..raw(None, None, None) }, "max_connections"),
+            (RawSettings { sql_timeout: Some("0s".into()), ..raw(None, None, None) }, "sql_timeout"),
+            (RawSettings { sql_memory: Some("lots".into()), ..raw(None, None, None) }, "sql_memory"),
+            (RawSettings { sql_memory: Some("512KiB".into()), ..raw(None, None, None) }, "sql_memory"),
+            (RawSettings { sql_memory: Some("99999999999GiB".into()), ..raw(None, None, None) }, "sql_memory"),
+            (RawSettings { sql_max_rows: Some(0), ..raw(None, None, None) }, "sql_max_rows"),
             (RawSettings { redact_keys: Some("+a b".into()), ..raw(None, None, None) }, "redact_keys"),
         ];
         for (settings, setting) in cases {
             let err = settings.resolve().unwrap_err().to_string();
             assert!(err.starts_with(setting), "{err}");
+        }
+    }
+
+    #[test]
+    fn sql_limits_read_durations_sizes_and_counts() {
+        let config = RawSettings::default().resolve().unwrap();
+        assert_eq!(config.sql, SqlSettings::default());
+        let settings = RawSettings {
+            sql_timeout: Some("2m".into()),
+            sql_memory: Some("2GiB".into()),
+            sql_max_rows: Some(50),
+            ..RawSettings::default()
+        };
+        let sql = settings.resolve().unwrap().sql;
+        assert_eq!(sql, SqlSettings { timeout: Duration::from_secs(120), memory_bytes: 2 << 30, max_rows: 50 });
+        for (text, bytes) in [("1048576", 1 << 20), ("64 MiB", 64 << 20), ("4096KiB", 4 << 20)] {
+            assert_eq!(parse_bytes("sql_memory", text, 1 << 20).unwrap(), bytes, "{text}");
         }
     }
 

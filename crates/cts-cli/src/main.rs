@@ -10,6 +10,7 @@ mod import;
 mod koogallery;
 mod manual;
 mod serve;
+mod sql;
 mod traces;
 mod verify;
 
@@ -47,6 +48,8 @@ enum Command {
     },
     /// Query traces from a running cts with ListTraces filters.
     Traces(traces::TracesArgs),
+    /// Run one SQL query (a SELECT over the `traces` table) on a running cts built with `--features sql`.
+    Sql(sql::SqlArgs),
     /// Export every trace of a filter from a running cts as CSV, JSON or Parquet (no row cap).
     Export(export::ExportArgs),
     /// Run the benchmark against PostgreSQL on the same data.
@@ -89,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Traces(args) => traces::run(args),
         Command::Export(args) => export::run(args),
+        Command::Sql(args) => sql::run(args),
         Command::Bench(args) => cts_bench::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Admin(args) => admin::run(args),

@@ -55,6 +55,19 @@ pub async fn start(
         .with_limits(config.limits)
         .with_ledger(ledger.clone())
         .with_notify(cts_server::NotifyState { topics: topics.clone(), outbox: outbox.clone() });
+    #[cfg(feature = "sql")]
+    {
+        state = state.with_sql_limits(cts_server::SqlLimits {
+            timeout: config.sql.timeout,
+            memory_bytes: config.sql.memory_bytes,
+            max_rows: config.sql.max_rows,
+            ..cts_server::SqlLimits::default()
+        });
+    }
+    #[cfg(not(feature = "sql"))]
+    if config.sql != crate::config::SqlSettings::default() {
+        tracing::warn!("the sql_* settings do nothing: this build has no SQL (build with --features sql)");
+    }
     let mut notifier_config = cts_notify::NotifierConfig {
         insight_projects: iam.projects().into_iter().map(|project| project.id).collect(),
         ..cts_notify::NotifierConfig::default()

@@ -93,6 +93,26 @@ pub struct MetaData {
     pub marker: Option<String>,
 }
 
+/// The answer to an SQL query (`POST /v3/{project_id}/queries`, servers built with the `sql` feature).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct QueryResponse {
+    pub columns: Vec<QueryColumn>,
+    /// Values in column order: numbers, strings, booleans, arrays, null; timestamps as RFC 3339.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    pub row_count: usize,
+    /// Rows were cut at the server's row limit.
+    pub truncated: bool,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct QueryColumn {
+    pub name: String,
+    /// The Arrow type (`Int64`, `Utf8`, ...).
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error_code: String,
@@ -181,6 +201,13 @@ impl Client {
             let status = response.status().as_u16();
             Err(api_error(status, &response.bytes().await?))
         }
+    }
+
+    /// One SQL query (a SELECT over the `traces` table of the client's project).
+    pub async fn query(&self, statement: &str) -> Result<QueryResponse, ClientError> {
+        let body = serde_json::to_vec(&serde_json::json!({ "statement": statement })).expect("JSON serialises");
+        let path = format!("/v3/{}/queries", self.credentials.project_id);
+        self.send(Method::POST, &path, &[], Bytes::from(body)).await
     }
 
     /// `GET /health` (unsigned).

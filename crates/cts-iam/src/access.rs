@@ -63,6 +63,8 @@ pub enum Action {
     TraceCreate,
     TraceList,
     TraceExport,
+    /// SQL queries over the project's traces.
+    TraceQuery,
     TrackerCreate,
     TrackerUpdate,
     TrackerDelete,
@@ -94,6 +96,7 @@ impl Action {
             Action::TraceCreate => "cts:trace:create",
             Action::TraceList => "cts:trace:list",
             Action::TraceExport => "cts:trace:export",
+            Action::TraceQuery => "cts:trace:query",
             Action::TrackerCreate => "cts:tracker:create",
             Action::TrackerUpdate => "cts:tracker:update",
             Action::TrackerDelete => "cts:tracker:delete",
@@ -121,6 +124,7 @@ impl Action {
             self,
             Action::TraceList
                 | Action::TraceExport
+                | Action::TraceQuery
                 | Action::TrackerList
                 | Action::NotificationList
                 | Action::QuotaGet
@@ -142,10 +146,11 @@ impl fmt::Display for Action {
 mod tests {
     use super::*;
 
-    const ALL_ACTIONS: [Action; 21] = [
+    const ALL_ACTIONS: [Action; 22] = [
         Action::TraceCreate,
         Action::TraceList,
         Action::TraceExport,
+        Action::TraceQuery,
         Action::TrackerCreate,
         Action::TrackerUpdate,
         Action::TrackerDelete,
@@ -170,9 +175,9 @@ mod tests {
     fn auditors_read_everything_and_change_nothing() {
         for action in ALL_ACTIONS {
             assert_eq!(Role::Auditor.allows(action), action.is_read(), "{action}");
-            // Every read is a list/get/export by name; every change is not.
+            // Every read is a list/get/export/query by name; every change is not.
             let verb = action.name().rsplit(':').next().unwrap();
-            assert_eq!(action.is_read(), matches!(verb, "list" | "get" | "export"), "{action}");
+            assert_eq!(action.is_read(), matches!(verb, "list" | "get" | "export" | "query"), "{action}");
         }
     }
 

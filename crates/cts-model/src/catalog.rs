@@ -100,6 +100,7 @@ pub static CATALOG: OperationCatalog = OperationCatalog {
         op!("CTS", "notification", "deleteNotification", "Deleting a key event notification"),
         op!("CTS", "trace", "listTraces", "Querying traces", ro),
         op!("CTS", "trace", "exportTrace", "Exporting traces", ro),
+        op!("CTS", "trace", "queryTraces", "Querying traces with SQL", ro),
         op!("CTS", "session", "consoleLogin", "Signing in to the console"),
         op!("CTS", "session", "consoleLogout", "Signing out of the console"),
     ],

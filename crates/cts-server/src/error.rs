@@ -74,6 +74,14 @@ pub enum ApiError {
     TimedOut { after: std::time::Duration },
     #[error("the request's task failed: {0}")]
     TaskFailed(#[source] tokio::task::JoinError),
+    /// An SQL query refused or failed ([`crate::queries`]).
+    #[cfg(feature = "sql")]
+    #[error(transparent)]
+    Sql(#[from] cts_sql::SqlError),
+    /// This build has no SQL engine (built without the cargo feature `sql`).
+    #[cfg(not(feature = "sql"))]
+    #[error("SQL queries need a build with the cargo feature sql")]
+    SqlNotBuilt,
 }
 
 /// The error body of every failed request.
@@ -109,6 +117,12 @@ impl ApiError {
             ApiError::ReadFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed),
             ApiError::TaskFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::WriteFailed),
             ApiError::NotifyUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            #[cfg(feature = "sql")]
+            ApiError::Sql(error) if error.is_internal() => (StatusCode::INTERNAL_SERVER_ERROR, error.code()),
+            #[cfg(feature = "sql")]
+            ApiError::Sql(error) => (StatusCode::BAD_REQUEST, error.code()),
+            #[cfg(not(feature = "sql"))]
+            ApiError::SqlNotBuilt => (StatusCode::NOT_IMPLEMENTED, ErrorCode::Unavailable),
             ApiError::Notify(error) => crate::topics::status_and_code(error),
             ApiError::Resource(error) => {
                 let bad_request = |code| (StatusCode::BAD_REQUEST, code);
@@ -199,6 +213,14 @@ impl ApiError {
             }
             ApiError::Notify(error) => error.to_string(),
             ApiError::NotifyUnavailable => "key event notification delivery is not running".to_owned(),
+            #[cfg(feature = "sql")]
+            ApiError::Sql(_) if self.is_internal() => "the query failed inside cts".to_owned(),
+            #[cfg(feature = "sql")]
+            ApiError::Sql(error) => error.to_string(),
+            #[cfg(not(feature = "sql"))]
+            ApiError::SqlNotBuilt => {
+                "this build of cts has no SQL: build it with `cargo build --release --features sql`".to_owned()
+            }
         }
     }
 }
@@ -329,6 +351,17 @@ mod tests {
             assert!(!message.contains("disk") && !message.contains("/secret"), "{message}");
             assert!(error.to_string().contains("disk on fire"), "the log line keeps the cause");
         }
+    }
+
+    #[cfg(feature = "sql")]
+    #[test]
+    fn sql_faults_are_query_errors_and_engine_failures_opaque() {
+        let refused = ApiError::Sql(cts_sql::SqlError::NotSelect("DROP TABLE is not a query".into()));
+        assert_eq!(refused.status_and_code(), (StatusCode::BAD_REQUEST, ErrorCode::QueryFailed));
+        assert!(refused.client_message().contains("DROP TABLE"));
+        let failed = ApiError::Sql(cts_sql::SqlError::Store(store_failure()));
+        assert_eq!(failed.status_and_code(), (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ReadFailed));
+        assert!(!failed.client_message().contains("disk") && !failed.client_message().contains("/secret"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - `GET /v3/{project_id}/traces/export`: every trace of a ListTraces filter as CSV, JSON or Parquet,
 //!   streamed (`export.rs`); `.../traces/histogram` and `.../traces/tail` (server-sent events): the
 //!   console's timeline and live tail (`trace_views.rs`).
+//! - `POST /v3/{project_id}/queries`: one SQL SELECT over the caller's traces (`queries.rs`; 501 in a build
+//!   without the cargo feature `sql`).
 //! - `POST`/`PUT /v3/{project_id}/tracker`, `GET`/`DELETE /v3/{project_id}/trackers`:
 //!   CreateTracker, UpdateTracker, ListTrackers, DeleteTracker; `GET .../trackers/{tracker_name}/deliveries`:
 //!   a tracker's delivery history (`trackers.rs`).
@@ -51,6 +53,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod permissions;
+mod queries;
 mod rate_limit;
 mod request_id;
 mod resource_tags;
@@ -76,6 +79,8 @@ pub use session::{SessionInfo, Sessions, CSRF_HEADER, PURGE_INTERVAL, SESSION_CO
 pub use sign_in_limit::{SignInLimitConfig, SignInLimits};
 pub use tls::{serve_tls, TlsConfig, TlsError};
 pub use topics::NotifyState;
+#[cfg(feature = "sql")]
+pub use {cts_sql::SqlLimits, queries::SqlQueries};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
@@ -116,6 +121,9 @@ pub struct AppState {
     pub redactor: Option<Arc<Redactor>>,
     /// Request, read and connection limits ([`deadline`], [`listener`]).
     pub limits: RequestLimits,
+    /// The SQL engine of `POST /v3/{project_id}/queries` ([`queries`]).
+    #[cfg(feature = "sql")]
+    pub sql: SqlQueries,
 }
 
 impl AppState {
@@ -136,7 +144,15 @@ impl AppState {
             sign_in_limits: Arc::default(),
             redactor: Some(Arc::default()),
             limits: RequestLimits::default(),
+            #[cfg(feature = "sql")]
+            sql: SqlQueries::default(),
         }
+    }
+
+    /// SQL queries with `limits` instead of the defaults.
+    #[cfg(feature = "sql")]
+    pub fn with_sql_limits(self, limits: SqlLimits) -> AppState {
+        AppState { sql: SqlQueries::new(limits), ..self }
     }
 
     pub fn with_limits(self, limits: RequestLimits) -> AppState {
@@ -184,6 +200,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/{project_id}/traces/export", get(export::export_traces))
         .route("/v3/{project_id}/traces/histogram", get(trace_views::histogram))
         .route("/v3/{project_id}/traces/tail", get(trace_views::tail))
+        .route("/v3/{project_id}/queries", post(queries::run_query))
         .route("/v3/{project_id}/tracker", post(trackers::create_tracker).put(trackers::update_tracker))
         .route("/v3/{project_id}/trackers", get(trackers::list_trackers).delete(trackers::delete_trackers))
         .route("/v3/{project_id}/trackers/{tracker_name}/deliveries", get(trackers::list_deliveries))

@@ -113,6 +113,9 @@ pub(crate) const OPERATIONS: &[ApiOperation] = &[
     op("get", "/v3/{project_id}/traces/tail", "TailTraces", "Newly stored traces as server-sent events `trace`")
         .query(LIST_TRACES_FILTERS)
         .answers(200, Some("EventStream")),
+    op("post", "/v3/{project_id}/queries", "QueryTraces", "One SQL SELECT over the project's `traces` table")
+        .body("QueryRequest")
+        .answers(200, Some("QueryResponse")),
     op("post", "/v3/{project_id}/traces", "IngestTraces", "Record traces (cts's own API)")
         .body("IngestRequest")
         .answers(200, Some("IngestResponse")),
@@ -341,6 +344,13 @@ fn components() -> Value {
             "meta_data": {"type": "object", "properties": {"count": {"type": "integer"}, "marker": {"type": "string", "nullable": true}}}}},
         "IngestRequest": {"type": "object", "properties": {"traces": {"type": "array", "items": object("A trace as a reporter sends it")}}},
         "IngestResponse": object("Accepted and rejected traces"),
+        "QueryRequest": {"type": "object", "required": ["statement"], "additionalProperties": false, "properties": {
+            "statement": {"type": "string", "description": "One SELECT (WITH, VALUES, UNION) over `traces`: every trace field a column, user flattened as user_name, user_access_key_id, ...; time in UTC ms. 501 in a build without the sql feature"}}},
+        "QueryResponse": {"type": "object", "properties": {
+            "columns": {"type": "array", "items": {"type": "object", "properties": {"name": string, "type": {"type": "string", "description": "the Arrow type"}}}},
+            "rows": {"type": "array", "items": {"type": "array", "items": {"description": "a number, string, boolean, array or null; timestamps as RFC 3339"}}},
+            "row_count": {"type": "integer"}, "truncated": {"type": "boolean", "description": "rows were cut at the row limit"},
+            "elapsed_ms": {"type": "integer"}}},
         "Tracker": object("A tracker, as the SDK's TrackerResponseBody model"),
         "TrackerRequest": object("The SDK's CreateTrackerRequestBody / UpdateTrackerRequestBody"),
         "ListTrackersResponse": list_of("trackers", "Tracker"),

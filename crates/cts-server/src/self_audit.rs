@@ -1,6 +1,7 @@
 //! Self-audit: cts records its own operations as traces of service_type `CTS`, as CTS does
 //! (createTracker, updateTracker, deleteTracker, createNotification, updateNotification,
-//! deleteNotification; read-only listTrackers (also a tracker's delivery history), listTraces and exportTrace).
+//! deleteNotification; read-only listTrackers (also a tracker's delivery history), listTraces, exportTrace and
+//! queryTraces, the SQL statement as its request).
 //!
 //! [`record`] is a layer inside the authentication layer of the `/v3` routes: it runs the handler,
 //! then turns the request, the caller ([`Principal`]), the peer address and the answer (status,
@@ -53,7 +54,7 @@ fn audited(
 }
 
 /// The routes whose calls are recorded.
-fn audited_routes() -> [Audited; 10] {
+fn audited_routes() -> [Audited; 11] {
     [
         audited(Method::POST, "/v3/{project_id}/tracker", "createTracker", TRACKER_FIELDS),
         audited(Method::PUT, "/v3/{project_id}/tracker", "updateTracker", TRACKER_FIELDS),
@@ -65,6 +66,7 @@ fn audited_routes() -> [Audited; 10] {
         audited(Method::DELETE, "/v3/{project_id}/notifications", "deleteNotification", NOTIFICATION_FIELDS),
         audited(Method::GET, "/v3/{project_id}/traces", "listTraces", TRACKER_FIELDS),
         audited(Method::GET, "/v3/{project_id}/traces/export", "exportTrace", TRACKER_FIELDS),
+        audited(Method::POST, "/v3/{project_id}/queries", "queryTraces", TRACKER_FIELDS),
     ]
 }
 
@@ -239,7 +241,9 @@ mod tests {
     fn every_audited_operation_is_a_cts_operation_of_the_catalog() {
         for audited in audited_routes() {
             let operation = CATALOG.find(CTS_SERVICE, audited.trace_name).expect(audited.trace_name);
-            assert_eq!(operation.read_only, audited.method == Method::GET, "{}", audited.trace_name);
+            // An SQL query is a read sent as POST: its statement is the body.
+            let read = audited.method == Method::GET || audited.path == "/v3/{project_id}/queries";
+            assert_eq!(operation.read_only, read, "{}", audited.trace_name);
         }
     }
 }

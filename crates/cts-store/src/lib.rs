@@ -21,6 +21,7 @@ mod plan;
 mod query;
 mod record;
 mod segment;
+mod sql_sources;
 mod store;
 mod stored;
 mod subscribe;
@@ -31,6 +32,7 @@ pub use append_log::{scan_stored_files, AppendLog, AppendRefusal, LeafHash, LogE
 pub use error::StoreError;
 pub use query::{Filters, Pattern, SortKey, TraceQuery};
 pub use segment::{traces_from_parquet, traces_to_parquet};
+pub use sql_sources::{segment_schema, SegmentSource, SqlSources};
 pub use store::{AppendOutcome, RatingCounts, Store, StoreConfig, StoreStats};
 pub use subscribe::SUBSCRIPTION_CAPACITY;
 pub use wal::is_out_of_space;

@@ -35,7 +35,7 @@ use std::sync::{Arc, LazyLock};
 /// Rows per row group (a default-sized memtable makes one row group).
 pub(crate) const ROW_GROUP_ROWS: usize = 65_536;
 /// Rows per record batch while writing and while reading the index columns.
-const BATCH_ROWS: usize = 8192;
+pub(crate) const BATCH_ROWS: usize = 8192;
 /// zstd level of segment pages. Sealing shares the CPU with ingest, so the level stays cheap.
 const ZSTD_LEVEL: i32 = 1;
 /// Dictionaries larger than this fall back to plain encoding.
@@ -170,7 +170,7 @@ fn write_rows<W: std::io::Write + Send>(
 /// Builds the record batches of a segment. Rows are appended one trace at a time to every column's
 /// builder: each trace (and the strings it points to) is read once, while it is in cache, instead of
 /// once per column. Text builders start with the previous batch's byte count, so they rarely regrow.
-struct BatchBuilder {
+pub(crate) struct BatchBuilder {
     /// Bytes of each text column in the previous batch (0 for the other columns).
     text_bytes: Vec<usize>,
 }
@@ -184,11 +184,11 @@ enum ColumnBuilder {
 }
 
 impl BatchBuilder {
-    fn new() -> BatchBuilder {
+    pub(crate) fn new() -> BatchBuilder {
         BatchBuilder { text_bytes: vec![0; COLUMNS.len()] }
     }
 
-    fn build(&mut self, traces: &[&Trace]) -> RecordBatch {
+    pub(crate) fn build(&mut self, traces: &[&Trace]) -> RecordBatch {
         let rows = traces.len();
         let mut builders: Vec<ColumnBuilder> = COLUMNS
             .iter()

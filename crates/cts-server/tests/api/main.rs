@@ -4,7 +4,7 @@
 //! OpenAPI documents (`versions`); the corpus of hostile requests (`hostile`); health, readiness and metrics
 //! (`operations_endpoints`); rate limits (`limits`); console sessions, their audit and sign-in limits
 //! (`console`, `console_sign_in`); redaction before storage (`redaction`); time, header and connection limits (`timeouts`);
-//! prefix, case-insensitive and free-text search (`search`).
+//! prefix, case-insensitive and free-text search (`search`); SQL queries (`queries`).
 
 mod client;
 mod common;
@@ -16,6 +16,7 @@ mod ledger;
 mod limits;
 mod notifications;
 mod operations_endpoints;
+mod queries;
 mod redaction;
 mod roles;
 mod routes;
