@@ -30,7 +30,9 @@ source "$(scripts/garage.sh start "$garage_dir")"
 # The fuzz crate keeps its own Cargo.lock: after a workspace crate's dependencies change, refresh it with
 # `cargo fetch --manifest-path fuzz/Cargo.toml`. Checked first, so a stale one fails before the long steps.
 cargo fetch --locked --quiet --manifest-path fuzz/Cargo.toml
-cargo build --locked -p cts-cli --features sql
+# One build for everything: nextest builds the `cts` binary (target/debug/cts, which pytest and the console
+# tests run) with the workspace's test features. A separate `cargo build -p cts-cli` would resolve features
+# without dev-dependencies and build DataFusion a second time.
 cargo nextest run --locked --workspace --no-fail-fast --features cts-cli/sql
 # Every fuzz target for 20 s (cargo-fuzz on stable; a crash fails the suite and names its input).
 scripts/fuzz.sh 20
