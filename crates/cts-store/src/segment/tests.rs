@@ -172,3 +172,17 @@ fn a_sidecar_that_disagrees_with_its_parquet_file_is_corrupt() {
     let error = segment.fetch(&all).unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
 }
+
+/// Found by the `segment_read` fuzz target (after the move to Arrow 59): the Arrow schema embedded in this
+/// segment's metadata declares a list without a child, on which arrow-ipc panics ("expect a large list to have
+/// one child") while the parquet crate reads it.
+#[test]
+fn a_segment_whose_arrow_schema_lacks_a_list_child_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join("store/segments");
+    std::fs::create_dir_all(&segments).unwrap();
+    std::fs::write(segment_path(&segments, 1), include_bytes!("arrow_schema_without_list_child.parquet")).unwrap();
+    assert!(read_parquet_traces(&segment_path(&segments, 1)).is_err());
+    let error = crate::Store::open(crate::StoreConfig::new(dir.path())).err().expect("the store refuses the segment");
+    assert!(matches!(error, StoreError::Corrupt { .. } | StoreError::Parquet { .. }), "{error}");
+}
