@@ -81,7 +81,8 @@ pub fn let_parquet_panics_unwind() {
     HOOK.call_once(|| {
         let aborting_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let in_parquet = info.location().is_some_and(|at| ["/parquet-", "/arrow-"].iter().any(|c| at.file().contains(c)));
+            let in_parquet =
+                info.location().is_some_and(|at| ["/parquet-", "/arrow-"].iter().any(|c| at.file().contains(c)));
             if !in_parquet {
                 aborting_hook(info);
             }
