@@ -48,13 +48,12 @@ impl SqlError {
     /// The failure of a query with `memory_limit` from what DataFusion reported.
     pub(crate) fn from_datafusion(error: DataFusionError, memory_limit: usize) -> SqlError {
         match error {
-            DataFusionError::ResourcesExhausted(_) => SqlError::OutOfMemory { limit: memory_limit },
             DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
                 SqlError::from_datafusion(*inner, memory_limit)
             }
             DataFusionError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
                 Ok(inner) => SqlError::from_datafusion(inner, memory_limit),
-                Err(shared) => SqlError::classify_shared(&shared, memory_limit),
+                Err(shared) => SqlError::classify(&shared, memory_limit),
             },
             DataFusionError::Collection(errors) => match errors.into_iter().next() {
                 Some(first) => SqlError::from_datafusion(first, memory_limit),
@@ -67,18 +66,13 @@ impl SqlError {
                     Err(other) => SqlError::Internal(other.to_string()),
                 },
             },
-            DataFusionError::SQL(..)
-            | DataFusionError::Plan(_)
-            | DataFusionError::SchemaError(..)
-            | DataFusionError::NotImplemented(_)
-            | DataFusionError::Execution(_)
-            | DataFusionError::ArrowError(..) => SqlError::Invalid(error.strip_backtrace()),
-            other => SqlError::Internal(other.to_string()),
+            other => SqlError::classify(&other, memory_limit),
         }
     }
 
-    /// A shared error still referenced elsewhere: classified by kind, its text kept.
-    fn classify_shared(error: &DataFusionError, memory_limit: usize) -> SqlError {
+    /// An error classified by the kind of its root cause, its text kept (also a shared error still referenced
+    /// elsewhere, which cannot be unwrapped).
+    fn classify(error: &DataFusionError, memory_limit: usize) -> SqlError {
         match error.find_root() {
             DataFusionError::ResourcesExhausted(_) => SqlError::OutOfMemory { limit: memory_limit },
             DataFusionError::SQL(..)

@@ -7,7 +7,7 @@
 //! snapshot's rows of a segment (a Parquet row selection, pages skipped through the page index).
 //! Segments are read on blocking threads, one at a time per partition.
 
-use cts_store::{SegmentSource, SqlSources, StoreError};
+use cts_store::{SegmentFile, SegmentSource, SqlSources, StoreError};
 use datafusion::arrow::array::{Int64Array, RecordBatch, Scalar, StringArray};
 use datafusion::arrow::compute::kernels::cmp::{eq, gt_eq};
 use datafusion::arrow::compute::{and, filter_record_batch};
@@ -19,11 +19,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::PageIndexPolicy;
-use parquet::file::reader::{ChunkReader, Length};
-use std::fs::File;
-use std::io::Read;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc::Sender;
@@ -97,7 +93,7 @@ impl Work {
 
 #[derive(Debug)]
 struct SegmentInput {
-    file: PositionalFile,
+    file: SegmentFile,
     path: PathBuf,
     rows: Vec<Range<usize>>,
 }
@@ -122,8 +118,6 @@ pub(crate) fn partitions(
 ) -> Result<Vec<Arc<dyn PartitionStream>>> {
     let mut work: Vec<Work> = sources.unsealed.into_iter().map(Work::Unsealed).collect();
     for SegmentSource { file, path, rows, .. } in sources.segments {
-        let file =
-            PositionalFile::new(file).map_err(|e| store_error(StoreError::Io { path: path.clone(), source: e }))?;
         work.push(Work::Segment(Arc::new(SegmentInput { file, path, rows })));
     }
     work.sort_by_key(|item| std::cmp::Reverse(item.rows()));
@@ -207,53 +201,6 @@ fn read_all(work: &[Work], scope: &Scope, batch_rows: usize, sender: &Sender<Res
 
 fn store_error(error: StoreError) -> DataFusionError {
     DataFusionError::External(Box::new(error))
-}
-
-/// A file read by position (`pread`), so clones never disturb each other's offset.
-#[derive(Debug, Clone)]
-struct PositionalFile {
-    file: Arc<File>,
-    len: u64,
-}
-
-impl PositionalFile {
-    fn new(file: File) -> std::io::Result<PositionalFile> {
-        let len = file.metadata()?.len();
-        Ok(PositionalFile { file: Arc::new(file), len })
-    }
-}
-
-impl Length for PositionalFile {
-    fn len(&self) -> u64 {
-        self.len
-    }
-}
-
-impl ChunkReader for PositionalFile {
-    type T = PositionedReader;
-
-    fn get_read(&self, start: u64) -> parquet::errors::Result<PositionedReader> {
-        Ok(PositionedReader { file: self.file.clone(), position: start })
-    }
-
-    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
-        let mut buffer = vec![0; length];
-        self.file.read_exact_at(&mut buffer, start)?;
-        Ok(buffer.into())
-    }
-}
-
-struct PositionedReader {
-    file: Arc<File>,
-    position: u64,
-}
-
-impl Read for PositionedReader {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.file.read_at(buffer, self.position)?;
-        self.position += read as u64;
-        Ok(read)
-    }
 }
 
 #[cfg(test)]

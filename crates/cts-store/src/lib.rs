@@ -31,7 +31,7 @@ mod writer;
 pub use append_log::{scan_stored_files, AppendLog, AppendRefusal, LeafHash, LogEntry, StoredFile, StoredFileKind};
 pub use error::StoreError;
 pub use query::{Filters, Pattern, SortKey, TraceQuery};
-pub use segment::{traces_from_parquet, traces_to_parquet};
+pub use segment::{traces_from_parquet, traces_to_parquet, SegmentFile};
 pub use sql_sources::{segment_schema, SegmentSource, SqlSources};
 pub use store::{AppendOutcome, RatingCounts, Store, StoreConfig, StoreStats};
 pub use subscribe::SUBSCRIPTION_CAPACITY;

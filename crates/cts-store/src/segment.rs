@@ -237,11 +237,20 @@ impl BatchBuilder {
 }
 
 /// A segment file shared by concurrent readers; reads are positional (`pread`), so readers never
-/// disturb each other's file offset. The open file stays readable after retention unlinks it.
-#[derive(Clone)]
-struct SegmentFile {
+/// disturb each other's file offset. The open file stays readable after retention unlinks it. A parquet
+/// `ChunkReader`: SQL reads a snapshot's segments through it too.
+#[derive(Debug, Clone)]
+pub struct SegmentFile {
     file: Arc<File>,
     len: u64,
+}
+
+impl SegmentFile {
+    /// `file` (its length read once) for positional reads.
+    pub fn new(file: File) -> std::io::Result<SegmentFile> {
+        let len = file.metadata()?.len();
+        Ok(SegmentFile { file: Arc::new(file), len })
+    }
 }
 
 impl Length for SegmentFile {
@@ -264,7 +273,8 @@ impl ChunkReader for SegmentFile {
     }
 }
 
-struct PositionedReader {
+/// A reader of a [`SegmentFile`] from a position onward.
+pub struct PositionedReader {
     file: Arc<File>,
     position: u64,
 }
@@ -300,9 +310,7 @@ impl std::fmt::Debug for Segment {
 
 /// Opens a segment's Parquet file for reading, checking its schema.
 fn open_parquet(path: &Path) -> Result<(SegmentFile, ArrowReaderMetadata), StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-    let file = SegmentFile { file: Arc::new(file), len };
+    let file = File::open(path).and_then(SegmentFile::new).map_err(|e| StoreError::io(path, e))?;
     let metadata = load_metadata(&file, path)?;
     Ok((file, metadata))
 }

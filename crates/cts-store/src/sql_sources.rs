@@ -13,7 +13,7 @@
 
 use crate::error::StoreError;
 use crate::plan::FilterField;
-use crate::segment::{self, BatchBuilder, BATCH_ROWS};
+use crate::segment::{self, BatchBuilder, SegmentFile, BATCH_ROWS};
 use crate::store::Store;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -43,7 +43,7 @@ pub struct SqlSources {
 #[derive(Debug)]
 pub struct SegmentSource {
     /// Opened while the segment was part of the store.
-    pub file: File,
+    pub file: SegmentFile,
     /// Where the file was (for error messages; it may be gone by the time it is read).
     pub path: PathBuf,
     /// The oldest and newest `time` of the segment's rows (every project's).
@@ -81,7 +81,9 @@ impl Store {
                 if rows.is_empty() {
                     continue;
                 }
-                let file = File::open(&segment.path).map_err(|e| StoreError::io(&segment.path, e))?;
+                let file = File::open(&segment.path)
+                    .and_then(SegmentFile::new)
+                    .map_err(|e| StoreError::io(&segment.path, e))?;
                 segments.push(SegmentSource {
                     file,
                     path: segment.path.clone(),
@@ -215,8 +217,7 @@ mod tests {
         assert_eq!(sources.segments.len(), 1);
         assert_eq!(store.enforce_retention(now + 4_000_000).unwrap(), 2);
         assert!(!sources.segments[0].path.exists(), "retention deleted the file");
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut &sources.segments[0].file, &mut bytes).unwrap();
-        assert!(bytes.starts_with(b"PAR1"), "the open file is still readable");
+        let head = parquet::file::reader::ChunkReader::get_bytes(&sources.segments[0].file, 0, 4).unwrap();
+        assert_eq!(&head[..], b"PAR1", "the open file is still readable");
     }
 }
