@@ -150,14 +150,14 @@ impl Matcher {
                 }
                 received = receiver.recv() => match received {
                     Ok(first) => {
-                        let mut traces: Vec<Trace> = first.to_vec();
+                        let mut groups = vec![first];
                         while let Ok(more) = receiver.try_recv() {
-                            traces.extend(more.iter().cloned());
+                            groups.push(more);
                         }
                         if let Some(engine) = &mut insights {
-                            traces.iter().for_each(|trace| engine.observe(trace));
+                            groups.iter().flat_map(|group| group.iter()).for_each(|trace| engine.observe(trace));
                         }
-                        self.evaluate(traces).await;
+                        self.evaluate(groups).await;
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "the matcher lagged behind ingest; catching up from the store");
@@ -210,12 +210,13 @@ impl Matcher {
         Vec::new()
     }
 
-    /// Matches `traces` and stores the deliveries and the new cursor (retrying until the outbox takes them).
-    async fn evaluate(&self, traces: Vec<Trace>) {
-        let cursor = traces.iter().map(|trace| trace.record_time).max();
+    /// Matches the traces of `groups` (commit groups, shared with the store) and stores the deliveries and
+    /// the new cursor (retrying until the outbox takes them).
+    async fn evaluate(&self, groups: Vec<Arc<[Trace]>>) {
+        let cursor = groups.iter().flat_map(|group| group.iter()).map(|trace| trace.record_time).max();
         let this = self.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let deliveries = this.deliveries(&traces);
+            let deliveries = this.deliveries(groups.iter().flat_map(|group| group.iter()));
             this.outbox.enqueue(deliveries, cursor)
         })
         .await;
@@ -231,7 +232,7 @@ impl Matcher {
     }
 
     /// The deliveries `traces` call for.
-    fn deliveries(&self, traces: &[Trace]) -> Vec<Delivery> {
+    fn deliveries<'t>(&self, traces: impl Iterator<Item = &'t Trace>) -> Vec<Delivery> {
         let rules: Vec<Rule> = self.resources.enabled_notifications().into_iter().map(Rule::new).collect();
         let mut deliveries = Vec::new();
         for trace in traces {
@@ -286,7 +287,7 @@ impl Matcher {
                 Ok(traces) if traces.is_empty() => {}
                 Ok(traces) => {
                     tracing::info!(project, traces = traces.len(), "matching traces again after a restart or lag");
-                    self.evaluate(traces).await;
+                    self.evaluate(vec![traces.into()]).await;
                 }
                 Err(error) => tracing::error!(%error, project, "catching up from the store failed"),
             }

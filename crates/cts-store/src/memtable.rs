@@ -6,6 +6,8 @@ use crate::query::SortKey;
 use crate::record::RecordBuffer;
 use cts_model::Trace;
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// When the smallest posting list holds more than 1/`SCAN_RATIO` of the memtable, walking the
 /// time order and checking each trace beats collecting and sorting the postings.
@@ -17,11 +19,10 @@ const MAX_RESERVED_ROWS: usize = 1 << 17;
 #[derive(Debug)]
 pub(crate) struct Memtable {
     pub generation: u64,
-    traces: Vec<Trace>,
-    /// Where the binary record of each row lies in `chunks` (the sidecar is written from these bytes).
-    records: Vec<RecordRef>,
-    /// The bytes the records lie in: a group commit's WAL buffer, or a recovered WAL file's records.
-    chunks: Vec<Vec<u8>>,
+    /// Where each row's trace and binary record lie in `groups`.
+    rows: Vec<RowRef>,
+    /// The traces as they were added: a group commit's new traces, or a recovered WAL file's.
+    groups: Vec<Group>,
     /// The identity key of each row (computed once, on the appending thread).
     keys: Vec<IdKey>,
     order: BTreeMap<SortKey, u32>,
@@ -30,11 +31,21 @@ pub(crate) struct Memtable {
     max_time: i64,
 }
 
-/// Where a row's binary record lies: `range` in chunk `chunk` (see [`Memtable::add_chunk`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RecordRef {
-    pub chunk: usize,
-    pub range: std::ops::Range<usize>,
+/// Traces added together ([`Memtable::push_group`]). The traces are shared, not copied, with the
+/// store's subscribers; the records (the sidecar is written from these bytes) are the group commit's
+/// WAL buffer.
+#[derive(Debug)]
+struct Group {
+    traces: Arc<[Trace]>,
+    records: Vec<u8>,
+}
+
+/// Where a row lies: trace `index` of group `group`, its binary record at `record` in the group's bytes.
+#[derive(Debug, Clone)]
+struct RowRef {
+    group: u32,
+    index: u32,
+    record: Range<usize>,
 }
 
 /// A result candidate: its key and where it lives (`part` is the caller's index of the part).
@@ -57,9 +68,8 @@ impl Memtable {
     pub(crate) fn new(generation: u64) -> Memtable {
         Memtable {
             generation,
-            traces: Vec::new(),
-            records: Vec::new(),
-            chunks: Vec::new(),
+            rows: Vec::new(),
+            groups: Vec::new(),
             keys: Vec::new(),
             order: BTreeMap::new(),
             indexes: FieldIndexes::default(),
@@ -69,56 +79,61 @@ impl Memtable {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.traces.len()
+        self.rows.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.traces.is_empty()
+        self.rows.is_empty()
     }
 
     pub(crate) fn time_range(&self) -> (i64, i64) {
         (self.min_time, self.max_time)
     }
 
-    /// Keeps `chunk`, bytes holding binary records of traces pushed next; returns its number.
-    pub(crate) fn add_chunk(&mut self, chunk: Vec<u8>) -> usize {
-        self.chunks.push(chunk);
-        self.chunks.len() - 1
+    /// Adds traces the caller has checked are new, with their identity keys, and the bytes holding
+    /// their binary records (`records[i]` the range of `traces[i]`); returns the row of the first
+    /// (the others follow it).
+    pub(crate) fn push_group(
+        &mut self,
+        traces: Arc<[Trace]>,
+        keys: &[IdKey],
+        records: Vec<u8>,
+        ranges: Vec<Range<usize>>,
+    ) -> u32 {
+        assert!(traces.len() == keys.len() && traces.len() == ranges.len(), "one key and record per trace");
+        let first = u32::try_from(self.rows.len()).expect("a memtable holds fewer than 2^32 traces");
+        let group = u32::try_from(self.groups.len()).expect("fewer than 2^32 groups");
+        for (index, ((trace, &key), record)) in traces.iter().zip(keys).zip(ranges).enumerate() {
+            let row = first + index as u32;
+            self.keys.push(key);
+            self.rows.push(RowRef { group, index: index as u32, record });
+            self.indexes.add_trace(trace, row);
+            self.order.insert(SortKey::of(trace), row);
+            self.min_time = self.min_time.min(trace.time);
+            self.max_time = self.max_time.max(trace.time);
+        }
+        self.groups.push(Group { traces, records });
+        first
     }
 
-    /// Encodes the binary records of `traces` (about to be pushed) into a new chunk and returns
-    /// where each one lies, in order. The writer encodes on the appending threads instead; this is
-    /// for traces that arrive decoded (recovery).
-    pub(crate) fn encode_chunk(&mut self, traces: &[Trace]) -> Vec<RecordRef> {
+    /// [`Memtable::push_group`] for traces that arrive decoded (recovery): their binary records are
+    /// encoded here (the writer has them encoded on the appending threads).
+    pub(crate) fn push_decoded(&mut self, traces: Vec<Trace>, keys: &[IdKey]) -> u32 {
         let mut records = RecordBuffer::default();
         traces.iter().for_each(|trace| records.push_trace(trace));
-        let ranges: Vec<_> = (0..traces.len()).map(|index| records.range(index)).collect();
-        let chunk = self.add_chunk(records.bytes);
-        ranges.into_iter().map(|range| RecordRef { chunk, range }).collect()
-    }
-
-    /// Adds a trace (the caller has checked it is new) and where its binary record lies (in a chunk
-    /// already added); returns its row.
-    pub(crate) fn push(&mut self, trace: Trace, key: IdKey, record: RecordRef) -> u32 {
-        let row = u32::try_from(self.traces.len()).expect("a memtable holds fewer than 2^32 traces");
-        self.keys.push(key);
-        self.records.push(record);
-        self.indexes.add_trace(&trace, row);
-        self.order.insert(SortKey::of(&trace), row);
-        self.min_time = self.min_time.min(trace.time);
-        self.max_time = self.max_time.max(trace.time);
-        self.traces.push(trace);
-        row
+        let ranges = (0..traces.len()).map(|index| records.range(index)).collect();
+        self.push_group(traces.into(), keys, records.bytes, ranges)
     }
 
     pub(crate) fn trace(&self, row: u32) -> &Trace {
-        &self.traces[row as usize]
+        let row = &self.rows[row as usize];
+        &self.groups[row.group as usize].traces[row.index as usize]
     }
 
     /// The binary record of a row (see [`crate::record`]).
     pub(crate) fn record(&self, row: u32) -> &[u8] {
-        let record = &self.records[row as usize];
-        &self.chunks[record.chunk][record.range.clone()]
+        let row = &self.rows[row as usize];
+        &self.groups[row.group as usize].records[row.record.clone()]
     }
 
     pub(crate) fn key(&self, row: u32) -> IdKey {
@@ -139,8 +154,7 @@ impl Memtable {
     pub(crate) fn with_room(generation: u64, max_traces: usize) -> Memtable {
         let mut memtable = Memtable::new(generation);
         let rows = max_traces.min(MAX_RESERVED_ROWS);
-        memtable.traces.reserve_exact(rows);
-        memtable.records.reserve_exact(rows);
+        memtable.rows.reserve_exact(rows);
         memtable.keys.reserve_exact(rows);
         memtable
     }

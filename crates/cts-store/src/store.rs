@@ -621,16 +621,18 @@ fn recover_wal(
             continue;
         }
         let mut memtable = Memtable::new(generation);
-        let traces = wal::recover(&path)?;
-        // The memtable keeps each trace's binary record (JSON records of older WAL files are re-encoded).
-        let records = memtable.encode_chunk(&traces);
-        for (trace, record) in traces.into_iter().zip(records) {
+        // The traces no earlier generation (or earlier record) holds.
+        let (mut traces, mut keys) = (Vec::new(), Vec::new());
+        for trace in wal::recover(&path)? {
             let key = hasher.key(&trace.project_id, &trace.trace_id);
-            locations.entry(key).or_insert_with(|| {
-                let row = memtable.push(trace, key, record);
-                Location { generation, row }
-            });
+            if !locations.contains_key(&key) {
+                locations.insert(key, Location { generation, row: traces.len() as u32 });
+                traces.push(trace);
+                keys.push(key);
+            }
         }
+        // The memtable keeps each trace's binary record (JSON records of older WAL files are re-encoded).
+        memtable.push_decoded(traces, &keys);
         memtables.push(memtable);
     }
     sync_dir(&layout.wal_dir)?;

@@ -2,8 +2,8 @@
 //! thread publishes the traces it newly stored (duplicates are not republished) to every
 //! [`Store::subscribe`] receiver.
 //!
-//! Publishing never blocks and never slows ingest: it is a `tokio::sync::broadcast` send, and when no
-//! one subscribes the traces are not even cloned. A receiver that falls more than
+//! Publishing never blocks and never slows ingest: it is a `tokio::sync::broadcast` send of the group the
+//! memtable holds, shared, not copied. A receiver that falls more than
 //! [`SUBSCRIPTION_CAPACITY`] commit groups behind gets `RecvError::Lagged` and must catch up from the
 //! store itself (`cts-notify` re-reads a window of the store by its durable cursor).
 
@@ -27,20 +27,10 @@ impl Default for Committed {
 }
 
 impl Committed {
-    /// The traces of a commit group flagged new, cloned only when someone listens.
-    pub(crate) fn collect<'a>(&self, groups: impl Iterator<Item = (&'a [Trace], &'a [bool])>) -> Option<Vec<Trace>> {
-        if self.sender.receiver_count() == 0 {
-            return None;
-        }
-        let traces: Vec<Trace> = groups
-            .flat_map(|(traces, new)| traces.iter().zip(new).filter(|(_, &new)| new).map(|(trace, _)| trace.clone()))
-            .collect();
-        (!traces.is_empty()).then_some(traces)
-    }
-
-    pub(crate) fn publish(&self, traces: Vec<Trace>) {
-        // An error only means every receiver is gone meanwhile.
-        let _ = self.sender.send(traces.into());
+    /// Sends a commit group's new traces to every receiver (a shared handle: nothing is copied).
+    pub(crate) fn publish(&self, traces: Arc<[Trace]>) {
+        // An error only means no one listens.
+        let _ = self.sender.send(traces);
     }
 }
 

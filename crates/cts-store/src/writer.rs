@@ -4,7 +4,7 @@
 use crate::append_log::{AppendRefusal, LeafHash, LogEntry};
 use crate::error::StoreError;
 use crate::ids::IdKey;
-use crate::memtable::{Memtable, RecordRef};
+use crate::memtable::Memtable;
 use crate::segment::{segment_path, write_segment, Segment};
 use crate::store::{sync_dir, temporary_path, AppendOutcome, Location, Shared};
 use crate::stored::{stored_path, write_stored};
@@ -157,29 +157,32 @@ impl Writer {
             self.fail_group(appends, error, "WAL or append-log write failed; refusing further writes");
             return;
         }
-        let published =
-            self.shared.committed.collect(appends.iter().zip(&is_new).map(|(a, new)| (&a.traces[..], &new[..])));
+        // The new traces move into one shared group: the memtable keeps it, subscribers get a handle.
+        let mut new_traces = Vec::with_capacity(new_count);
+        let mut new_keys = Vec::with_capacity(new_count);
         let mut outcomes = Vec::with_capacity(appends.len());
         let mut waiters = Vec::with_capacity(appends.len());
-        {
+        for (append, flags) in appends.into_iter().zip(is_new) {
+            let mut outcome = AppendOutcome::default();
+            for ((trace, key), new) in append.traces.into_iter().zip(append.keys).zip(flags) {
+                if new {
+                    new_traces.push(trace);
+                    new_keys.push(key);
+                    outcome.stored += 1;
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+            outcomes.push(outcome);
+            waiters.push(append.done);
+        }
+        let group: Arc<[Trace]> = new_traces.into();
+        if !group.is_empty() {
             let mut state = self.shared.state.write();
             let state = &mut *state;
-            let chunk = state.memtable.add_chunk(buffer);
-            let mut record_ranges = record_ranges.into_iter();
-            for (append, flags) in appends.into_iter().zip(is_new) {
-                let mut outcome = AppendOutcome::default();
-                for ((trace, key), new) in append.traces.into_iter().zip(append.keys).zip(flags) {
-                    if new {
-                        let range = record_ranges.next().expect("a record range for each new trace");
-                        let row = state.memtable.push(trace, key, RecordRef { chunk, range });
-                        state.locations.insert(key, Location { generation: self.generation, row });
-                        outcome.stored += 1;
-                    } else {
-                        outcome.duplicates += 1;
-                    }
-                }
-                outcomes.push(outcome);
-                waiters.push(append.done);
+            let first = state.memtable.push_group(Arc::clone(&group), &new_keys, buffer, record_ranges);
+            for (offset, key) in new_keys.into_iter().enumerate() {
+                state.locations.insert(key, Location { generation: self.generation, row: first + offset as u32 });
             }
         }
         let full = self.shared.state.read().memtable.len() >= self.shared.config.memtable_max_traces;
@@ -189,8 +192,8 @@ impl Writer {
                 self.poison(&error);
             }
         }
-        if let Some(traces) = published {
-            self.shared.committed.publish(traces);
+        if !group.is_empty() {
+            self.shared.committed.publish(group);
         }
         for (done, outcome) in waiters.into_iter().zip(outcomes) {
             let _ = done.send(Ok(outcome));

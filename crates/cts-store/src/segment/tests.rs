@@ -42,11 +42,8 @@ fn a_sealed_memtable_has_the_indexes_and_keys_its_segment_gets_at_open() {
     let hasher = IdHasher::default();
     let mut memtable = Memtable::new(7);
     let traces: Vec<Trace> = (0..900).map(make_trace).collect();
-    let records = memtable.encode_chunk(&traces);
-    for (trace, record) in traces.into_iter().zip(records) {
-        let key = hasher.key(&trace.project_id, &trace.trace_id);
-        memtable.push(trace, key, record);
-    }
+    let keys: Vec<_> = traces.iter().map(|trace| hasher.key(&trace.project_id, &trace.trace_id)).collect();
+    memtable.push_decoded(traces, &keys);
     let rows = memtable.sorted_rows();
     assert_ne!(rows, (0..900).collect::<Vec<u32>>(), "the insertion order must differ from the row order");
     let sorted: Vec<&Trace> = rows.iter().map(|&row| memtable.trace(row)).collect();
