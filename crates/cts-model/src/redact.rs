@@ -51,6 +51,8 @@ pub struct Redactor {
     secret_keys: Vec<String>,
     /// The fewest and most characters of a normalised secret name: the cheap scan skips tokens outside.
     name_chars: std::ops::RangeInclusive<usize>,
+    /// The ASCII bytes the normalised secret names hold.
+    name_bytes: [bool; 128],
 }
 
 impl Default for Redactor {
@@ -67,7 +69,9 @@ impl Redactor {
         keys.dedup();
         let chars = keys.iter().map(|key| key.chars().count());
         let name_chars = chars.clone().min().unwrap_or(1)..=chars.max().unwrap_or(0);
-        Redactor { secret_keys: keys, name_chars }
+        let mut name_bytes = [false; 128];
+        keys.iter().flat_map(|key| key.bytes()).filter(u8::is_ascii).for_each(|byte| name_bytes[usize::from(byte)] = true);
+        Redactor { secret_keys: keys, name_chars, name_bytes }
     }
 
     /// A redactor for the default names and these.
@@ -132,12 +136,15 @@ impl Redactor {
             return text.chars().filter(|c| *c != '_' && *c != '-').count() <= *self.name_chars.end()
                 && self.is_secret_key(text);
         }
-        if !self.name_chars.contains(&token.iter().filter(|byte| !is_separator(byte)).count()) {
-            return false;
-        }
+        // One pass, leaving at the first byte no secret name holds (most tokens: values, ids, numbers).
         name.clear();
-        name.extend(token.iter().filter(|byte| !is_separator(byte)).map(u8::to_ascii_lowercase));
-        self.secret_keys.binary_search_by(|key| key.as_bytes().cmp(name)).is_ok()
+        for byte in token.iter().filter(|byte| !is_separator(byte)).map(u8::to_ascii_lowercase) {
+            if !self.name_bytes[usize::from(byte)] || name.len() == *self.name_chars.end() {
+                return false;
+            }
+            name.push(byte);
+        }
+        self.name_chars.contains(&name.len()) && self.secret_keys.binary_search_by(|key| key.as_bytes().cmp(name)).is_ok()
     }
 
     /// Card numbers masked, and the value of every `name=value` pair (separated by `&`, `;` or whitespace) whose
