@@ -70,7 +70,10 @@ impl Redactor {
         let chars = keys.iter().map(|key| key.chars().count());
         let name_chars = chars.clone().min().unwrap_or(1)..=chars.max().unwrap_or(0);
         let mut name_bytes = [false; 128];
-        keys.iter().flat_map(|key| key.bytes()).filter(u8::is_ascii).for_each(|byte| name_bytes[usize::from(byte)] = true);
+        keys.iter()
+            .flat_map(|key| key.bytes())
+            .filter(u8::is_ascii)
+            .for_each(|byte| name_bytes[usize::from(byte)] = true);
         Redactor { secret_keys: keys, name_chars, name_bytes }
     }
 
@@ -144,7 +147,8 @@ impl Redactor {
             }
             name.push(byte);
         }
-        self.name_chars.contains(&name.len()) && self.secret_keys.binary_search_by(|key| key.as_bytes().cmp(name)).is_ok()
+        self.name_chars.contains(&name.len())
+            && self.secret_keys.binary_search_by(|key| key.as_bytes().cmp(name)).is_ok()
     }
 
     /// Card numbers masked, and the value of every `name=value` pair (separated by `&`, `;` or whitespace) whose

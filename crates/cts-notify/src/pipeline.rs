@@ -29,7 +29,7 @@ use crate::outbox::{Delivery, Outbox};
 use crate::topics::Topics;
 use cts_model::Trace;
 use cts_resources::Resources;
-use cts_store::{Filters, Store, TraceQuery};
+use cts_store::{CommitGroup, Filters, Store, TraceQuery};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,7 +110,7 @@ impl Notifier {
 impl Matcher {
     async fn run(
         self,
-        mut receiver: broadcast::Receiver<Arc<[Trace]>>,
+        mut receiver: broadcast::Receiver<CommitGroup>,
         config: NotifierConfig,
         mut stopped: watch::Receiver<bool>,
     ) {
@@ -212,7 +212,7 @@ impl Matcher {
 
     /// Matches the traces of `groups` (commit groups, shared with the store) and stores the deliveries and
     /// the new cursor (retrying until the outbox takes them).
-    async fn evaluate(&self, groups: Vec<Arc<[Trace]>>) {
+    async fn evaluate(&self, groups: Vec<CommitGroup>) {
         let cursor = groups.iter().flat_map(|group| group.iter()).map(|trace| trace.record_time).max();
         let this = self.clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -287,7 +287,7 @@ impl Matcher {
                 Ok(traces) if traces.is_empty() => {}
                 Ok(traces) => {
                     tracing::info!(project, traces = traces.len(), "matching traces again after a restart or lag");
-                    self.evaluate(vec![traces.into()]).await;
+                    self.evaluate(vec![Arc::new(traces)]).await;
                 }
                 Err(error) => tracing::error!(%error, project, "catching up from the store failed"),
             }

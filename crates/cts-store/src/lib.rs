@@ -34,7 +34,7 @@ pub use query::{Filters, Pattern, SortKey, TraceQuery};
 pub use segment::{traces_from_parquet, traces_to_parquet, SegmentFile};
 pub use sql_sources::{segment_schema, SegmentSource, SqlSources};
 pub use store::{AppendOutcome, RatingCounts, Store, StoreConfig, StoreStats};
-pub use subscribe::SUBSCRIPTION_CAPACITY;
+pub use subscribe::{CommitGroup, SUBSCRIPTION_CAPACITY};
 pub use wal::is_out_of_space;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use crate::ids::IdKey;
 use crate::plan::{FieldIndexes, Plan};
 use crate::query::SortKey;
 use crate::record::RecordBuffer;
+use crate::subscribe::CommitGroup;
 use cts_model::Trace;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -32,20 +33,30 @@ pub(crate) struct Memtable {
 }
 
 /// Traces added together ([`Memtable::push_group`]). The traces are shared, not copied, with the
-/// store's subscribers; the records (the sidecar is written from these bytes) are the group commit's
-/// WAL buffer.
+/// store's subscribers; the chunks are the bytes their binary records lie in (the sidecar is written
+/// from these): the appends' encoded WAL records, or a recovered WAL file's records re-encoded.
 #[derive(Debug)]
 struct Group {
-    traces: Arc<[Trace]>,
-    records: Vec<u8>,
+    traces: CommitGroup,
+    chunks: Vec<Vec<u8>>,
 }
 
-/// Where a row lies: trace `index` of group `group`, its binary record at `record` in the group's bytes.
+/// Where a row lies: trace `index` of group `group`, its binary record at `start..end` of the
+/// group's chunk `chunk`.
 #[derive(Debug, Clone)]
 struct RowRef {
     group: u32,
     index: u32,
-    record: Range<usize>,
+    chunk: u32,
+    start: u32,
+    end: u32,
+}
+
+/// Where a trace's binary record lies among the chunks given with it to [`Memtable::push_group`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordAt {
+    pub chunk: usize,
+    pub range: Range<usize>,
 }
 
 /// A result candidate: its key and where it lives (`part` is the caller's index of the part).
@@ -90,29 +101,36 @@ impl Memtable {
         (self.min_time, self.max_time)
     }
 
-    /// Adds traces the caller has checked are new, with their identity keys, and the bytes holding
-    /// their binary records (`records[i]` the range of `traces[i]`); returns the row of the first
-    /// (the others follow it).
+    /// Adds traces the caller has checked are new, with their identity keys, the bytes holding their
+    /// binary records, and where each record lies (`records[i]` that of `traces[i]`); returns the row
+    /// of the first (the others follow it).
     pub(crate) fn push_group(
         &mut self,
-        traces: Arc<[Trace]>,
+        traces: CommitGroup,
         keys: &[IdKey],
-        records: Vec<u8>,
-        ranges: Vec<Range<usize>>,
+        chunks: Vec<Vec<u8>>,
+        records: Vec<RecordAt>,
     ) -> u32 {
-        assert!(traces.len() == keys.len() && traces.len() == ranges.len(), "one key and record per trace");
+        assert!(traces.len() == keys.len() && traces.len() == records.len(), "one key and record per trace");
         let first = u32::try_from(self.rows.len()).expect("a memtable holds fewer than 2^32 traces");
         let group = u32::try_from(self.groups.len()).expect("fewer than 2^32 groups");
-        for (index, ((trace, &key), record)) in traces.iter().zip(keys).zip(ranges).enumerate() {
+        let offset = |at: usize| u32::try_from(at).expect("a chunk is shorter than 4 GiB");
+        for (index, ((trace, &key), record)) in traces.iter().zip(keys).zip(records).enumerate() {
             let row = first + index as u32;
             self.keys.push(key);
-            self.rows.push(RowRef { group, index: index as u32, record });
+            self.rows.push(RowRef {
+                group,
+                index: index as u32,
+                chunk: offset(record.chunk),
+                start: offset(record.range.start),
+                end: offset(record.range.end),
+            });
             self.indexes.add_trace(trace, row);
             self.order.insert(SortKey::of(trace), row);
             self.min_time = self.min_time.min(trace.time);
             self.max_time = self.max_time.max(trace.time);
         }
-        self.groups.push(Group { traces, records });
+        self.groups.push(Group { traces, chunks });
         first
     }
 
@@ -121,8 +139,8 @@ impl Memtable {
     pub(crate) fn push_decoded(&mut self, traces: Vec<Trace>, keys: &[IdKey]) -> u32 {
         let mut records = RecordBuffer::default();
         traces.iter().for_each(|trace| records.push_trace(trace));
-        let ranges = (0..traces.len()).map(|index| records.range(index)).collect();
-        self.push_group(traces.into(), keys, records.bytes, ranges)
+        let at = (0..traces.len()).map(|index| RecordAt { chunk: 0, range: records.range(index) }).collect();
+        self.push_group(Arc::new(traces), keys, vec![records.bytes], at)
     }
 
     pub(crate) fn trace(&self, row: u32) -> &Trace {
@@ -133,7 +151,7 @@ impl Memtable {
     /// The binary record of a row (see [`crate::record`]).
     pub(crate) fn record(&self, row: u32) -> &[u8] {
         let row = &self.rows[row as usize];
-        &self.groups[row.group as usize].records[row.record.clone()]
+        &self.groups[row.group as usize].chunks[row.chunk as usize][row.start as usize..row.end as usize]
     }
 
     pub(crate) fn key(&self, row: u32) -> IdKey {

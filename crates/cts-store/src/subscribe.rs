@@ -12,12 +12,16 @@ use cts_model::Trace;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
+/// The traces one group commit newly stored, in commit order: the memtable and every subscriber share
+/// them (a `Vec` behind the `Arc`, so handing the writer's vector over copies nothing).
+pub type CommitGroup = Arc<Vec<Trace>>;
+
 /// How many commit groups a subscriber may fall behind before it lags.
 pub const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 /// The sending side, held by the store's shared state.
 pub(crate) struct Committed {
-    sender: broadcast::Sender<Arc<[Trace]>>,
+    sender: broadcast::Sender<CommitGroup>,
 }
 
 impl Default for Committed {
@@ -28,7 +32,7 @@ impl Default for Committed {
 
 impl Committed {
     /// Sends a commit group's new traces to every receiver (a shared handle: nothing is copied).
-    pub(crate) fn publish(&self, traces: Arc<[Trace]>) {
+    pub(crate) fn publish(&self, traces: CommitGroup) {
         // An error only means no one listens.
         let _ = self.sender.send(traces);
     }
@@ -36,7 +40,7 @@ impl Committed {
 
 impl Store {
     /// Every trace stored from now on, in commit order, once it is durable (fsynced) and queryable.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Trace]>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<CommitGroup> {
         self.shared().committed.sender.subscribe()
     }
 }

@@ -421,7 +421,7 @@ impl WalSink for FailingSync {
         Ok(0)
     }
 
-    fn append(&mut self, _bytes: &[u8]) -> io::Result<()> {
+    fn append(&mut self, _parts: &[&[u8]]) -> io::Result<()> {
         Ok(())
     }
 
@@ -466,7 +466,8 @@ impl WalSink for FullDisk {
         Ok(self.file.metadata()?.len())
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn append(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let bytes = parts.concat();
         let room = self.room.load(Ordering::SeqCst);
         let fits = bytes.len().min(room as usize);
         self.file.write_all(&bytes[..fits])?;
@@ -645,8 +646,8 @@ impl WalSink for GatedSync {
         Ok(self.len)
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.len += bytes.len() as u64;
+    fn append(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        self.len += parts.iter().map(|part| part.len() as u64).sum::<u64>();
         Ok(())
     }
 

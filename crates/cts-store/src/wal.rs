@@ -31,7 +31,8 @@ const JSON_PAYLOAD: u8 = b'{';
 pub(crate) trait WalSink: Send {
     /// The sink's length in bytes (where the next append lands).
     fn len(&mut self) -> io::Result<u64>;
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Appends `parts`, back to back.
+    fn append(&mut self, parts: &[&[u8]]) -> io::Result<()>;
     /// Makes everything appended so far durable.
     fn sync(&mut self) -> io::Result<()>;
     /// Cuts the sink back to `len` bytes: what a failed append may have written goes.
@@ -43,8 +44,18 @@ impl WalSink for File {
         Ok(self.metadata()?.len())
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.write_all(bytes)
+    fn append(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|part| io::IoSlice::new(part)).collect();
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            match self.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => io::IoSlice::advance_slices(&mut slices, written),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
@@ -92,10 +103,14 @@ impl EncodedBatch {
         batch
     }
 
+    /// Where the framed record of trace `index` lies in `bytes`.
+    pub(crate) fn range(&self, index: usize) -> std::ops::Range<usize> {
+        (if index == 0 { 0 } else { self.ends[index - 1] })..self.ends[index]
+    }
+
     /// The framed record of trace `index`.
     pub(crate) fn record(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        &self.bytes[start..self.ends[index]]
+        &self.bytes[self.range(index)]
     }
 }
 

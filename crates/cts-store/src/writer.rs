@@ -4,10 +4,11 @@
 use crate::append_log::{AppendRefusal, LeafHash, LogEntry};
 use crate::error::StoreError;
 use crate::ids::IdKey;
-use crate::memtable::Memtable;
+use crate::memtable::{Memtable, RecordAt};
 use crate::segment::{segment_path, write_segment, Segment};
 use crate::store::{sync_dir, temporary_path, AppendOutcome, Location, Shared};
 use crate::stored::{stored_path, write_stored};
+use crate::subscribe::CommitGroup;
 use crate::wal::{is_out_of_space, wal_path, EncodedBatch, SinkFactory, WalSink, RECORD_START};
 use cts_model::Trace;
 use std::collections::HashSet;
@@ -123,18 +124,20 @@ impl Writer {
                 return;
             }
         }
-        // The WAL bytes of the group; the memtable then keeps them as the new traces' binary records.
-        let mut buffer = Vec::with_capacity(new_bytes);
-        let mut record_ranges = Vec::new();
+        // The WAL bytes of the group: each append's encoded records, whole when all are new (the usual
+        // case), else its new ones; the memtable then keeps the appends' buffers as the binary records.
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(appends.len());
         for (append, flags) in appends.iter().zip(&is_new) {
-            for (index, _) in flags.iter().enumerate().filter(|(_, &new)| new) {
-                let start = buffer.len();
-                buffer.extend_from_slice(append.encoded.record(index));
-                record_ranges.push(start + RECORD_START..buffer.len());
+            if flags.iter().all(|&new| new) {
+                parts.push(&append.encoded.bytes);
+            } else {
+                let new_records = flags.iter().enumerate().filter(|(_, &new)| new);
+                parts.extend(new_records.map(|(index, _)| append.encoded.record(index)));
             }
         }
         // The WAL's length before the group, when the group wrote to it.
-        let written = if buffer.is_empty() { Ok(None) } else { self.write_wal(&buffer).map(Some) };
+        let written = if new_bytes == 0 { Ok(None) } else { self.write_wal(&parts, new_bytes).map(Some) };
+        drop(parts);
         // The log's entries are durable before anything is queryable or acknowledged.
         let logged = written.and_then(|committed| match self.append_to_log(&appends, &is_new) {
             // The log kept nothing: neither may the WAL (its records were never acknowledged).
@@ -160,12 +163,17 @@ impl Writer {
         // The new traces move into one shared group: the memtable keeps it, subscribers get a handle.
         let mut new_traces = Vec::with_capacity(new_count);
         let mut new_keys = Vec::with_capacity(new_count);
+        let mut records = Vec::with_capacity(new_count);
+        let mut chunks = Vec::with_capacity(appends.len());
         let mut outcomes = Vec::with_capacity(appends.len());
         let mut waiters = Vec::with_capacity(appends.len());
         for (append, flags) in appends.into_iter().zip(is_new) {
             let mut outcome = AppendOutcome::default();
-            for ((trace, key), new) in append.traces.into_iter().zip(append.keys).zip(flags) {
+            let traces = append.traces.into_iter().zip(append.keys).zip(flags).enumerate();
+            for (index, ((trace, key), new)) in traces {
                 if new {
+                    let framed = append.encoded.range(index);
+                    records.push(RecordAt { chunk: chunks.len(), range: framed.start + RECORD_START..framed.end });
                     new_traces.push(trace);
                     new_keys.push(key);
                     outcome.stored += 1;
@@ -173,14 +181,17 @@ impl Writer {
                     outcome.duplicates += 1;
                 }
             }
+            if outcome.stored > 0 {
+                chunks.push(append.encoded.bytes);
+            }
             outcomes.push(outcome);
             waiters.push(append.done);
         }
-        let group: Arc<[Trace]> = new_traces.into();
+        let group: CommitGroup = Arc::new(new_traces);
         if !group.is_empty() {
             let mut state = self.shared.state.write();
             let state = &mut *state;
-            let first = state.memtable.push_group(Arc::clone(&group), &new_keys, buffer, record_ranges);
+            let first = state.memtable.push_group(Arc::clone(&group), &new_keys, chunks, records);
             for (offset, key) in new_keys.into_iter().enumerate() {
                 state.locations.insert(key, Location { generation: self.generation, row: first + offset as u32 });
             }
@@ -200,23 +211,23 @@ impl Writer {
         }
     }
 
-    /// Appends the group's bytes to the WAL and fsyncs them. A write that finds the disk full is cut
-    /// back to the last commit ([`StoreError::OutOfSpace`]: the store takes writes again once there
-    /// is room); any other failure, and every failed fsync, is left for the caller to poison the store
-    /// with (after a failed fsync nothing says what reached the disk).
+    /// Appends the group's records (`parts`, `bytes` in all) to the WAL and fsyncs them. A write that
+    /// finds the disk full is cut back to the last commit ([`StoreError::OutOfSpace`]: the store takes
+    /// writes again once there is room); any other failure, and every failed fsync, is left for the
+    /// caller to poison the store with (after a failed fsync nothing says what reached the disk).
     /// Returns the WAL's length before the group (see [`Writer::cut_wal_back`]).
-    fn write_wal(&mut self, buffer: &[u8]) -> Result<u64, StoreError> {
+    fn write_wal(&mut self, parts: &[&[u8]], bytes: usize) -> Result<u64, StoreError> {
         let path = wal_path(&self.shared.layout.wal_dir, self.generation);
         let committed = self.sink.len().map_err(|e| StoreError::io(&path, e))?;
         let started = std::time::Instant::now();
-        match self.sink.append(buffer) {
+        match self.sink.append(parts) {
             Err(error) if is_out_of_space(&error) => return Err(self.cut_wal_back(committed)),
             Err(error) => return Err(StoreError::io(&path, error)),
             Ok(()) => {}
         }
         self.sink.sync().map_err(|e| StoreError::io(&path, e))?;
         metrics::histogram!("cts_wal_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("cts_wal_bytes_total").increment(buffer.len() as u64);
+        metrics::counter!("cts_wal_bytes_total").increment(bytes as u64);
         Ok(committed)
     }
 
