@@ -124,13 +124,18 @@ impl RecordBuffer {
 
     /// Where record `index` lies in `bytes`.
     pub(crate) fn range(&self, index: usize) -> std::ops::Range<usize> {
-        (if index == 0 { 0 } else { self.ends[index - 1] })..self.ends[index]
+        range_of(&self.ends, index)
     }
 
     /// Every record, in order.
     pub(crate) fn records(&self) -> Vec<&[u8]> {
         (0..self.ends.len()).map(|index| &self.bytes[self.range(index)]).collect()
     }
+}
+
+/// Where item `index` lies in bytes holding items back to back that end at `ends`.
+pub(crate) fn range_of(ends: &[usize], index: usize) -> std::ops::Range<usize> {
+    (if index == 0 { 0 } else { ends[index - 1] })..ends[index]
 }
 
 /// Decodes a record that must span all of `record`.

@@ -105,7 +105,7 @@ impl EncodedBatch {
 
     /// Where the framed record of trace `index` lies in `bytes`.
     pub(crate) fn range(&self, index: usize) -> std::ops::Range<usize> {
-        (if index == 0 { 0 } else { self.ends[index - 1] })..self.ends[index]
+        crate::record::range_of(&self.ends, index)
     }
 
     /// The framed record of trace `index`.

@@ -96,21 +96,12 @@ impl Writer {
         }
         // Which traces are new: not stored yet and not earlier in this group.
         let mut is_new: Vec<Vec<bool>> = Vec::with_capacity(appends.len());
-        let mut new_bytes = 0;
         {
             let state = self.shared.state.read();
             let mut seen = HashSet::new();
             for append in &appends {
-                let flags: Vec<bool> = append
-                    .keys
-                    .iter()
-                    .enumerate()
-                    .map(|(index, &key)| {
-                        let new = !state.locations.contains_key(&key) && seen.insert(key);
-                        new_bytes += if new { append.encoded.record(index).len() } else { 0 };
-                        new
-                    })
-                    .collect();
+                let flags: Vec<bool> =
+                    append.keys.iter().map(|&key| !state.locations.contains_key(&key) && seen.insert(key)).collect();
                 is_new.push(flags);
             }
         }
@@ -136,8 +127,7 @@ impl Writer {
             }
         }
         // The WAL's length before the group, when the group wrote to it.
-        let written = if new_bytes == 0 { Ok(None) } else { self.write_wal(&parts, new_bytes).map(Some) };
-        drop(parts);
+        let written = if parts.is_empty() { Ok(None) } else { self.write_wal(&parts).map(Some) };
         // The log's entries are durable before anything is queryable or acknowledged.
         let logged = written.and_then(|committed| match self.append_to_log(&appends, &is_new) {
             // The log kept nothing: neither may the WAL (its records were never acknowledged).
@@ -211,12 +201,12 @@ impl Writer {
         }
     }
 
-    /// Appends the group's records (`parts`, `bytes` in all) to the WAL and fsyncs them. A write that
+    /// Appends the group's records (`parts`) to the WAL and fsyncs them. A write that
     /// finds the disk full is cut back to the last commit ([`StoreError::OutOfSpace`]: the store takes
     /// writes again once there is room); any other failure, and every failed fsync, is left for the
     /// caller to poison the store with (after a failed fsync nothing says what reached the disk).
     /// Returns the WAL's length before the group (see [`Writer::cut_wal_back`]).
-    fn write_wal(&mut self, parts: &[&[u8]], bytes: usize) -> Result<u64, StoreError> {
+    fn write_wal(&mut self, parts: &[&[u8]]) -> Result<u64, StoreError> {
         let path = wal_path(&self.shared.layout.wal_dir, self.generation);
         let committed = self.sink.len().map_err(|e| StoreError::io(&path, e))?;
         let started = std::time::Instant::now();
@@ -227,6 +217,7 @@ impl Writer {
         }
         self.sink.sync().map_err(|e| StoreError::io(&path, e))?;
         metrics::histogram!("cts_wal_commit_seconds").record(started.elapsed().as_secs_f64());
+        let bytes: usize = parts.iter().map(|part| part.len()).sum();
         metrics::counter!("cts_wal_bytes_total").increment(bytes as u64);
         Ok(committed)
     }
