@@ -25,7 +25,7 @@ pub mod load;
 mod meter;
 pub mod postgres;
 mod process;
-mod procfs;
+pub mod procfs;
 mod query;
 mod report;
 mod stages;
