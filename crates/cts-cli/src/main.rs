@@ -2,6 +2,7 @@
 //! it parses arguments, resolves configuration and calls into them.
 
 mod admin;
+mod allocator;
 mod config;
 mod data_dir;
 mod demo;
@@ -16,11 +17,6 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-
-/// Ingest allocates a couple of dozen strings per trace; mimalloc makes that
-/// measurably cheaper than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "cts", version, about = "Cloud Trace Service: record, store, query and verify operation traces")]
@@ -73,6 +69,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::tune();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CTS_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),

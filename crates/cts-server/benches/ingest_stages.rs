@@ -40,10 +40,13 @@ fn main() {
 
     let redactor = Redactor::default();
     let mut batches = batches;
-    let (redact, _) = timed(|| batches.iter_mut().flatten().map(|trace| redactor.redact_trace(trace)).filter(|&changed| changed).count());
+    let (redact, _) = timed(|| {
+        batches.iter_mut().flatten().map(|trace| redactor.redact_trace(trace)).filter(|&changed| changed).count()
+    });
     report("redact", redact, traces);
 
-    let (leaf, _) = best_of_three(|| batches.iter().flatten().map(cts_ledger::trace_leaf_hash).fold(0u8, |x, h| x ^ h[0]));
+    let (leaf, _) =
+        best_of_three(|| batches.iter().flatten().map(cts_ledger::trace_leaf_hash).fold(0u8, |x, h| x ^ h[0]));
     report("ledger leaf hash", leaf, traces);
 
     let (parquet, _) = best_of_three(|| {
