@@ -7,6 +7,7 @@
 //! it back.
 
 use libmimalloc_sys::{mi_option_set, mi_option_t};
+use std::ffi::c_long;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,13 +17,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 
 /// How long freed memory is kept for reuse, in milliseconds.
-const PURGE_DELAY_MS: i64 = 60_000;
+const PURGE_DELAY_MS: c_long = 60_000;
 
 /// Applies the tuning above, unless `MIMALLOC_PURGE_DELAY` is set (then it rules, as mimalloc documents).
 pub fn tune() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: setting an option is a plain store mimalloc allows at any time.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS as _) };
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
 }
 
@@ -31,9 +32,9 @@ mod tests {
     use super::*;
 
     /// The purge delay in force, in milliseconds.
-    fn purge_delay_ms() -> i64 {
+    fn purge_delay_ms() -> c_long {
         // SAFETY: reading an option has no preconditions.
-        i64::from(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) })
+        unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
     }
 
     #[test]
