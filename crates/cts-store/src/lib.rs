@@ -25,6 +25,7 @@ mod sql_sources;
 mod store;
 mod stored;
 mod subscribe;
+mod text_scan;
 mod wal;
 mod writer;
 

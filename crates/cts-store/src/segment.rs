@@ -3,8 +3,9 @@
 //! in-memory indexes are built from its filter columns at open) and its stored-traces sidecar (see
 //! [`crate::stored`]), which point reads (result pages, `get`) use.
 //!
-//! Since point reads never touch the Parquet file, it is laid out for size: one row group per
-//! segment, default-sized pages, every column zstd-compressed.
+//! Point reads never touch the Parquet file and free-text scans read only its text columns, page by
+//! page (see [`crate::text_scan`]), so it is laid out for size: one row group per segment,
+//! default-sized pages, every column zstd-compressed.
 
 use crate::columns::{blank_trace, Access, Storage, COLUMNS, TIME_COLUMN, TRACE_ID_COLUMN};
 use crate::error::StoreError;
@@ -12,6 +13,7 @@ use crate::ids::{IdHasher, IdKey};
 use crate::memtable::{Candidate, Memtable};
 use crate::plan::{block_may_hold, matches_text, FieldIndexes, FilterField, Plan};
 use crate::stored::{stored_path, StoredTraces};
+use crate::text_scan::TextColumns;
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
@@ -30,7 +32,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 /// Rows per row group (a default-sized memtable makes one row group).
 pub(crate) const ROW_GROUP_ROWS: usize = 65_536;
@@ -112,7 +114,7 @@ pub fn traces_to_parquet(traces: &[&Trace]) -> Vec<u8> {
 /// `origin` names it in errors.
 pub fn traces_from_parquet(bytes: Bytes, origin: &Path) -> Result<Vec<Trace>, StoreError> {
     guard_parquet(origin, || {
-        let metadata = load_metadata(&bytes, origin)?;
+        let metadata = load_metadata(&bytes, origin, PageIndexPolicy::Skip)?;
         decode_rows(bytes, metadata, origin)
     })
 }
@@ -120,7 +122,7 @@ pub fn traces_from_parquet(bytes: Bytes, origin: &Path) -> Result<Vec<Trace>, St
 /// Runs a read of the Parquet file at `path` with the parquet crate, which panics on some malformed files
 /// (assertions on inconsistent column metadata, arithmetic overflow on corrupt encodings, found by the
 /// `segment_read` and `import_file` fuzz targets): such a panic is the file's corruption, an error.
-fn guard_parquet<T>(path: &Path, read: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+pub(crate) fn guard_parquet<T>(path: &Path, read: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
         .unwrap_or_else(|_| Err(StoreError::corrupt(path, "the Parquet reader failed on the file")))
 }
@@ -300,6 +302,8 @@ pub(crate) struct Segment {
     id_text: String,
     id_ends: Vec<u32>,
     indexes: FieldIndexes,
+    /// The Parquet file opened for free-text scans, at the first one.
+    text_columns: OnceLock<TextColumns>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -311,13 +315,17 @@ impl std::fmt::Debug for Segment {
 /// Opens a segment's Parquet file for reading, checking its schema.
 fn open_parquet(path: &Path) -> Result<(SegmentFile, ArrowReaderMetadata), StoreError> {
     let file = File::open(path).and_then(SegmentFile::new).map_err(|e| StoreError::io(path, e))?;
-    let metadata = load_metadata(&file, path)?;
+    let metadata = load_metadata(&file, path, PageIndexPolicy::Skip)?;
     Ok((file, metadata))
 }
 
-/// Reads a Parquet file's metadata, checking its schema is the segment schema.
-fn load_metadata(reader: &impl ChunkReader, path: &Path) -> Result<ArrowReaderMetadata, StoreError> {
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Skip);
+/// Reads a Parquet file's metadata (with its page index or not), checking its schema is the segment schema.
+pub(crate) fn load_metadata(
+    reader: &impl ChunkReader,
+    path: &Path,
+    page_index: PageIndexPolicy,
+) -> Result<ArrowReaderMetadata, StoreError> {
+    let options = ArrowReaderOptions::new().with_page_index_policy(page_index);
     let metadata = ArrowReaderMetadata::load(reader, options).map_err(|e| StoreError::parquet(path, e))?;
     if metadata.schema().fields() != schema().fields() {
         return Err(StoreError::corrupt(path, "the file's schema is not the segment schema"));
@@ -362,6 +370,7 @@ impl Segment {
             id_text: String::new(),
             id_ends: Vec::new(),
             indexes: FieldIndexes::default(),
+            text_columns: OnceLock::new(),
         }
     }
 
@@ -507,7 +516,7 @@ impl Segment {
     }
 
     /// The rows that satisfy the plan, newest first: [`Segment::indexed_rows`], and when the plan has text
-    /// terms, those whose stored trace holds them (read [`TEXT_CHUNK_ROWS`] rows at a time).
+    /// terms, those whose texts hold them (see [`TextMatches`]).
     pub(crate) fn matching_rows<'s>(
         &'s self,
         plan: &Plan<'_>,
@@ -516,7 +525,14 @@ impl Segment {
         if plan.text.is_empty() {
             return Box::new(rows.map(Ok));
         }
-        Box::new(TextMatches { segment: self, terms: plan.text.clone(), rows, ready: Vec::new(), failed: false })
+        Box::new(TextMatches {
+            segment: self,
+            terms: plan.text.clone(),
+            rows,
+            chunk_rows: TEXT_FIRST_CHUNK_ROWS,
+            ready: Vec::new(),
+            failed: false,
+        })
     }
 
     /// The rows in the plan's key window that satisfy its conditions, newest first: the postings of
@@ -589,14 +605,23 @@ impl Segment {
     }
 }
 
-/// Rows read from the sidecar at once to test text terms: blocks are decompressed once per chunk.
-const TEXT_CHUNK_ROWS: usize = 256;
+/// Candidate rows tested for text terms at once, first: a common term fills a page from few rows.
+const TEXT_FIRST_CHUNK_ROWS: usize = 256;
+/// Each further chunk doubles, up to this many rows.
+const TEXT_MAX_CHUNK_ROWS: usize = 8192;
+/// Candidate rows spread over at most this many times their number of rows are dense: their texts are read
+/// from the Parquet text columns, whose pages hold little else. Sparser ones are read from the sidecar,
+/// a block of [`crate::stored::BLOCK_ROWS`] rows each.
+const DENSE_SPAN_RATIO: usize = 16;
 
-/// The rows of `rows` (newest first) whose stored trace holds every text term, newest first.
+/// The rows of `rows` (newest first) whose texts hold every text term, newest first, tested a chunk of
+/// rows at a time.
 struct TextMatches<'s, I> {
     segment: &'s Segment,
     terms: Vec<String>,
     rows: I,
+    /// Rows in the next chunk.
+    chunk_rows: usize,
     /// Matching rows of the chunk read last, ascending (the next is popped from the end).
     ready: Vec<u32>,
     failed: bool,
@@ -613,27 +638,51 @@ impl<I: Iterator<Item = u32>> Iterator for TextMatches<'_, I> {
             if self.failed {
                 return None;
             }
-            let mut chunk: Vec<u32> = self.rows.by_ref().take(TEXT_CHUNK_ROWS).collect();
+            let mut chunk: Vec<u32> = self.rows.by_ref().take(self.chunk_rows).collect();
             if chunk.is_empty() {
                 return None;
             }
+            self.chunk_rows = (self.chunk_rows * 2).min(TEXT_MAX_CHUNK_ROWS);
             chunk.reverse();
-            let terms = &self.terms;
-            match self.segment.fetch_where(&chunk, &|block| block_may_hold(terms, block)) {
-                Ok(traces) => {
-                    self.ready = chunk
-                        .into_iter()
-                        .zip(traces)
-                        .filter(|(_, trace)| trace.as_ref().is_some_and(|trace| matches_text(terms, trace)))
-                        .map(|(row, _)| row)
-                        .collect();
-                }
+            match self.segment.rows_holding_text(&chunk, &self.terms) {
+                Ok(rows) => self.ready = rows,
                 Err(error) => {
                     self.failed = true;
                     return Some(Err(error));
                 }
             }
         }
+    }
+}
+
+impl Segment {
+    /// Of `rows` (ascending, distinct), those whose texts hold every term (lowercase), ascending: dense rows
+    /// from the Parquet text columns, sparse ones from the sidecar.
+    fn rows_holding_text(&self, rows: &[u32], terms: &[String]) -> Result<Vec<u32>, StoreError> {
+        let (Some(&first), Some(&last)) = (rows.first(), rows.last()) else { return Ok(Vec::new()) };
+        if ((last - first) as usize) < rows.len() * DENSE_SPAN_RATIO {
+            return self.text_columns()?.rows_holding(rows, terms);
+        }
+        self.sidecar_rows_holding(rows, terms)
+    }
+
+    /// [`Segment::rows_holding_text`] from the sidecar: the blocks that may hold every term are decoded.
+    fn sidecar_rows_holding(&self, rows: &[u32], terms: &[String]) -> Result<Vec<u32>, StoreError> {
+        let traces = self.fetch_where(rows, &|block| block_may_hold(terms, block))?;
+        Ok(rows
+            .iter()
+            .zip(traces)
+            .filter(|(_, trace)| trace.as_ref().is_some_and(|trace| matches_text(terms, trace)))
+            .map(|(&row, _)| row)
+            .collect())
+    }
+
+    fn text_columns(&self) -> Result<&TextColumns, StoreError> {
+        if let Some(columns) = self.text_columns.get() {
+            return Ok(columns);
+        }
+        let columns = TextColumns::open(&self.path)?;
+        Ok(self.text_columns.get_or_init(|| columns))
     }
 }
 

@@ -625,8 +625,8 @@ fn recover_wal(
         let (mut traces, mut keys) = (Vec::new(), Vec::new());
         for trace in wal::recover(&path)? {
             let key = hasher.key(&trace.project_id, &trace.trace_id);
-            if !locations.contains_key(&key) {
-                locations.insert(key, Location { generation, row: traces.len() as u32 });
+            if let std::collections::hash_map::Entry::Vacant(entry) = locations.entry(key) {
+                entry.insert(Location { generation, row: traces.len() as u32 });
                 traces.push(trace);
                 keys.push(key);
             }

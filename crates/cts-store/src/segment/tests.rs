@@ -183,3 +183,26 @@ fn a_segment_whose_arrow_schema_lacks_a_list_child_is_an_error_not_a_panic() {
     let error = crate::Store::open(crate::StoreConfig::new(dir.path())).err().expect("the store refuses the segment");
     assert!(matches!(error, StoreError::Corrupt { .. } | StoreError::Parquet { .. }), "{error}");
 }
+
+/// Free text is tested on the Parquet text columns for dense rows and on the sidecar for sparse ones: on
+/// the same rows, both find the rows whose traces hold every term, and some.
+#[test]
+fn parquet_text_columns_and_the_sidecar_find_the_same_text_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("7.parquet");
+    let traces = write_sorted(&path, 2_000);
+    let (segment, _) = Segment::open(&path, 7, &IdHasher::default()).unwrap();
+    let every_row: Vec<u32> = (0..2_000).collect();
+    let every_third: Vec<u32> = (0..2_000).step_by(3).collect();
+    for terms in [vec!["denied"], vec!["ord-2026", "ok"], vec!["straße"], vec!["order denied"], vec!["absent"]] {
+        let terms: Vec<String> = terms.into_iter().map(str::to_owned).collect();
+        for rows in [&every_row, &every_third] {
+            let expected: Vec<u32> =
+                rows.iter().copied().filter(|&row| matches_text(&terms, &traces[row as usize])).collect();
+            assert_eq!(expected.is_empty(), terms == ["absent"], "{terms:?}");
+            assert_eq!(segment.text_columns().unwrap().rows_holding(rows, &terms).unwrap(), expected, "{terms:?}");
+            let from_sidecar = segment.sidecar_rows_holding(rows, &terms).unwrap();
+            assert_eq!(from_sidecar, expected, "{terms:?}");
+        }
+    }
+}
