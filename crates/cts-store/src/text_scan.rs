@@ -20,6 +20,8 @@ use parquet::file::metadata::PageIndexPolicy;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// Rows from which a scan is split over two threads: each half then takes a few milliseconds.
+const PARALLEL_ROWS: usize = 4096;
 /// The columns free text is searched in.
 const TEXT_COLUMNS: [&str; 3] = ["request", "response", "message"];
 
@@ -46,8 +48,24 @@ impl TextColumns {
     }
 
     /// Of `rows` (ascending, distinct), those whose request, response or message holds every term
-    /// (each lowercase; a term may be in any of the three), ascending.
+    /// (each lowercase; a term may be in any of the three), ascending. Many rows are read in two halves
+    /// at once, on the calling thread and one more.
     pub(crate) fn rows_holding(&self, rows: &[u32], terms: &[String]) -> Result<Vec<u32>, StoreError> {
+        if rows.len() < PARALLEL_ROWS {
+            return self.read_rows_holding(rows, terms);
+        }
+        let (older, newer) = rows.split_at(rows.len() / 2);
+        let (older, newer) = std::thread::scope(|scope| {
+            let newer = scope.spawn(|| self.read_rows_holding(newer, terms));
+            (self.read_rows_holding(older, terms), newer.join())
+        });
+        let mut holding = older?;
+        holding.extend(newer.unwrap_or_else(|_| Err(StoreError::corrupt(&self.path, "the text scan failed")))?);
+        Ok(holding)
+    }
+
+    /// [`TextColumns::rows_holding`] on the calling thread.
+    fn read_rows_holding(&self, rows: &[u32], terms: &[String]) -> Result<Vec<u32>, StoreError> {
         let Some(&last) = rows.last() else { return Ok(Vec::new()) };
         let total_rows = self.metadata.metadata().file_metadata().num_rows() as usize;
         if last as usize >= total_rows {
