@@ -607,8 +607,11 @@ impl Segment {
 
 /// Candidate rows tested for text terms at once, first: a common term fills a page from few rows.
 const TEXT_FIRST_CHUNK_ROWS: usize = 256;
-/// Each further chunk doubles, up to this many rows.
-const TEXT_MAX_CHUNK_ROWS: usize = 8192;
+/// The fewest rows of a dense chunk: about a Parquet page of the `response` column.
+const TEXT_DENSE_CHUNK_ROWS: usize = 4096;
+/// Each further chunk doubles, up to a row group: a Parquet page (thousands of rows) holding the rows of two
+/// chunks is decompressed for each.
+const TEXT_MAX_CHUNK_ROWS: usize = ROW_GROUP_ROWS;
 /// Candidate rows spread over at most this many times their number of rows are dense: their texts are read
 /// from the Parquet text columns, whose pages hold little else. Sparser ones are read from the sidecar,
 /// a block of [`crate::stored::BLOCK_ROWS`] rows each.
@@ -639,12 +642,21 @@ impl<I: Iterator<Item = u32>> Iterator for TextMatches<'_, I> {
                 return None;
             }
             let mut chunk: Vec<u32> = self.rows.by_ref().take(self.chunk_rows).collect();
-            if chunk.is_empty() {
-                return None;
+            let (Some(&newest), Some(&oldest)) = (chunk.first(), chunk.last()) else { return None };
+            // Dense rows are read from the Parquet text columns, sparse ones from the sidecar.
+            let dense = ((newest - oldest) as usize) < chunk.len() * DENSE_SPAN_RATIO;
+            if dense && chunk.len() < TEXT_DENSE_CHUNK_ROWS {
+                chunk.extend(self.rows.by_ref().take(TEXT_DENSE_CHUNK_ROWS - chunk.len()));
+                self.chunk_rows = TEXT_DENSE_CHUNK_ROWS;
             }
             self.chunk_rows = (self.chunk_rows * 2).min(TEXT_MAX_CHUNK_ROWS);
             chunk.reverse();
-            match self.segment.rows_holding_text(&chunk, &self.terms) {
+            let segment = self.segment;
+            let holding = match dense {
+                true => segment.text_columns().and_then(|columns| columns.rows_holding(&chunk, &self.terms)),
+                false => segment.sidecar_rows_holding(&chunk, &self.terms),
+            };
+            match holding {
                 Ok(rows) => self.ready = rows,
                 Err(error) => {
                     self.failed = true;
@@ -656,17 +668,8 @@ impl<I: Iterator<Item = u32>> Iterator for TextMatches<'_, I> {
 }
 
 impl Segment {
-    /// Of `rows` (ascending, distinct), those whose texts hold every term (lowercase), ascending: dense rows
-    /// from the Parquet text columns, sparse ones from the sidecar.
-    fn rows_holding_text(&self, rows: &[u32], terms: &[String]) -> Result<Vec<u32>, StoreError> {
-        let (Some(&first), Some(&last)) = (rows.first(), rows.last()) else { return Ok(Vec::new()) };
-        if ((last - first) as usize) < rows.len() * DENSE_SPAN_RATIO {
-            return self.text_columns()?.rows_holding(rows, terms);
-        }
-        self.sidecar_rows_holding(rows, terms)
-    }
-
-    /// [`Segment::rows_holding_text`] from the sidecar: the blocks that may hold every term are decoded.
+    /// Of `rows` (ascending, distinct), those whose texts hold every term (lowercase), ascending, from the
+    /// sidecar: only the blocks whose bytes may hold every term are decoded.
     fn sidecar_rows_holding(&self, rows: &[u32], terms: &[String]) -> Result<Vec<u32>, StoreError> {
         let traces = self.fetch_where(rows, &|block| block_may_hold(terms, block))?;
         Ok(rows

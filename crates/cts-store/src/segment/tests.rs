@@ -190,11 +190,11 @@ fn a_segment_whose_arrow_schema_lacks_a_list_child_is_an_error_not_a_panic() {
 fn parquet_text_columns_and_the_sidecar_find_the_same_text_matches() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("7.parquet");
-    let traces = write_sorted(&path, 10_000);
+    let traces = write_sorted(&path, 40_000);
     let (segment, _) = Segment::open(&path, 7, &IdHasher::default()).unwrap();
     // Enough rows to be read in two halves at once, and fewer.
-    let every_row: Vec<u32> = (0..10_000).collect();
-    let every_third: Vec<u32> = (0..10_000).step_by(3).collect();
+    let every_row: Vec<u32> = (0..40_000).collect();
+    let every_third: Vec<u32> = (0..40_000).step_by(3).collect();
     for terms in [vec!["denied"], vec!["ord-2026", "ok"], vec!["straße"], vec!["order denied"], vec!["absent"]] {
         let terms: Vec<String> = terms.into_iter().map(str::to_owned).collect();
         for rows in [&every_row, &every_third] {
