@@ -651,10 +651,9 @@ impl<I: Iterator<Item = u32>> Iterator for TextMatches<'_, I> {
             }
             self.chunk_rows = (self.chunk_rows * 2).min(TEXT_MAX_CHUNK_ROWS);
             chunk.reverse();
-            let segment = self.segment;
             let holding = match dense {
-                true => segment.text_columns().and_then(|columns| columns.rows_holding(&chunk, &self.terms)),
-                false => segment.sidecar_rows_holding(&chunk, &self.terms),
+                true => self.segment.text_columns().and_then(|columns| columns.rows_holding(&chunk, &self.terms)),
+                false => self.segment.sidecar_rows_holding(&chunk, &self.terms),
             };
             match holding {
                 Ok(rows) => self.ready = rows,
@@ -689,7 +688,7 @@ impl Segment {
     }
 }
 
-fn column_index(name: &str) -> usize {
+pub(crate) fn column_index(name: &str) -> usize {
     COLUMNS.iter().position(|column| column.name == name).expect("a segment column")
 }
 

@@ -8,10 +8,9 @@
 //! the same Unicode lowercase containment as everywhere else ([`contains_ignoring_case`]), so both ways
 //! of reading a segment find the same rows.
 
-use crate::columns::COLUMNS;
 use crate::error::StoreError;
 use crate::plan::contains_ignoring_case;
-use crate::segment::{guard_parquet, load_metadata, SegmentFile};
+use crate::segment::{column_index, guard_parquet, load_metadata, SegmentFile};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, StringArray};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection};
@@ -40,10 +39,7 @@ impl TextColumns {
         guard_parquet(path, || {
             let file = File::open(path).and_then(SegmentFile::new).map_err(|e| StoreError::io(path, e))?;
             let metadata = load_metadata(&file, path, PageIndexPolicy::Optional)?;
-            let columns = TEXT_COLUMNS.map(|name| {
-                COLUMNS.iter().position(|column| column.name == name).expect("a text column of the segment schema")
-            });
-            let projection = ProjectionMask::roots(metadata.parquet_schema(), columns);
+            let projection = ProjectionMask::roots(metadata.parquet_schema(), TEXT_COLUMNS.map(column_index));
             Ok(TextColumns { path: path.to_owned(), file, metadata, projection })
         })
     }
@@ -113,55 +109,71 @@ fn runs(rows: &[u32]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
 }
 
 /// For each row of the arrays (one per text column, same length): whether every term occurs in one of
-/// its texts.
+/// its texts. Each column is lowercased once for all terms.
 fn rows_holding_every_term(texts: &[&StringArray], terms: &[String]) -> Vec<bool> {
     let rows = texts.first().map_or(0, |array| array.len());
-    let mut every = vec![true; rows];
+    let mut holds = vec![vec![false; rows]; terms.len()];
     let mut lowered = Vec::new();
-    for term in terms {
-        let mut holds = vec![false; rows];
-        for array in texts {
-            mark_rows_containing(array, term, &mut lowered, &mut holds);
-        }
-        every.iter_mut().zip(holds).for_each(|(every, holds)| *every &= holds);
+    for array in texts {
+        let column = LoweredColumn::new(array, &mut lowered);
+        terms.iter().zip(&mut holds).for_each(|(term, holds)| column.mark_rows_containing(term, holds));
     }
-    every
+    (0..rows).map(|row| holds.iter().all(|holds| holds[row])).collect()
 }
 
-/// Sets `holds[row]` for each row of `array` whose text contains `term` (lowercase) without regard to
-/// case. `lowered` is scratch space.
-fn mark_rows_containing(array: &StringArray, term: &str, lowered: &mut Vec<u8>, holds: &mut [bool]) {
-    let offsets = array.value_offsets();
-    let (base, end) = (offsets[0] as usize, offsets[array.len()] as usize);
-    let values = &array.values()[base..end];
-    let row_end = |row: usize| offsets[row + 1] as usize - base;
-    let ascii_rows: Option<Vec<bool>> = (!values.is_ascii()).then(|| {
-        (0..array.len()).map(|row| values[offsets[row] as usize - base..row_end(row)].is_ascii()).collect()
-    });
-    let is_ascii = |row: usize| ascii_rows.as_ref().is_none_or(|ascii| ascii[row]);
-    if term.is_empty() {
-        (0..array.len()).filter(|&row| array.is_valid(row)).for_each(|row| holds[row] = true);
-        return;
+/// One text column's values as a single ASCII-lowercased buffer, and which rows are not ASCII.
+struct LoweredColumn<'a> {
+    array: &'a StringArray,
+    /// Where each row's text starts in `lowered` (one more entry: where the last ends).
+    offsets: Vec<usize>,
+    lowered: &'a [u8],
+    /// `None` when every row is ASCII.
+    ascii_rows: Option<Vec<bool>>,
+}
+
+impl<'a> LoweredColumn<'a> {
+    /// Lowercases `array`'s values into `scratch`.
+    fn new(array: &'a StringArray, scratch: &'a mut Vec<u8>) -> LoweredColumn<'a> {
+        let raw = array.value_offsets();
+        let offsets: Vec<usize> = raw.iter().map(|&offset| (offset - raw[0]) as usize).collect();
+        let values = &array.values()[raw[0] as usize..raw[array.len()] as usize];
+        let ascii_rows = (!values.is_ascii())
+            .then(|| offsets.windows(2).map(|bounds| values[bounds[0]..bounds[1]].is_ascii()).collect());
+        scratch.clear();
+        scratch.extend(values.iter().map(u8::to_ascii_lowercase));
+        LoweredColumn { array, offsets, lowered: scratch, ascii_rows }
     }
-    lowered.clear();
-    lowered.extend(values.iter().map(u8::to_ascii_lowercase));
-    let finder = memchr::memmem::Finder::new(term.as_bytes());
-    let mut from = 0;
-    while let Some(found) = finder.find(&lowered[from..]) {
-        let at = from + found;
-        // The row whose text holds byte `at`: the last one starting at or before it (empty rows start
-        // where the next one does, so they are never it).
-        let row = offsets.partition_point(|&offset| offset as usize - base <= at) - 1;
-        if at + term.len() <= row_end(row) && is_ascii(row) {
-            holds[row] = true;
+
+    fn is_ascii(&self, row: usize) -> bool {
+        self.ascii_rows.as_ref().is_none_or(|ascii| ascii[row])
+    }
+
+    /// Sets `holds[row]` for each row whose text contains `term` (lowercase) without regard to case.
+    fn mark_rows_containing(&self, term: &str, holds: &mut [bool]) {
+        let array = self.array;
+        if term.is_empty() {
+            (0..array.len()).filter(|&row| array.is_valid(row)).for_each(|row| holds[row] = true);
+            return;
         }
-        // Any later occurrence in this row ends later still: a row is done after its first.
-        from = row_end(row);
-    }
-    if ascii_rows.is_some() {
-        for (row, holds) in holds.iter_mut().enumerate() {
-            if !*holds && !is_ascii(row) && array.is_valid(row) {
-                *holds = contains_ignoring_case(array.value(row), term);
+        let finder = memchr::memmem::Finder::new(term.as_bytes());
+        let mut from = 0;
+        while let Some(found) = finder.find(&self.lowered[from..]) {
+            let at = from + found;
+            // The row whose text holds byte `at`: the last one starting at or before it (empty rows start
+            // where the next one does, so they are never it).
+            let row = self.offsets.partition_point(|&offset| offset <= at) - 1;
+            let row_end = self.offsets[row + 1];
+            if at + term.len() <= row_end && self.is_ascii(row) {
+                holds[row] = true;
+            }
+            // Any later occurrence in this row ends later still: a row is done after its first.
+            from = row_end;
+        }
+        if self.ascii_rows.is_some() {
+            for (row, holds) in holds.iter_mut().enumerate() {
+                if !*holds && !self.is_ascii(row) && array.is_valid(row) {
+                    *holds = contains_ignoring_case(array.value(row), term);
+                }
             }
         }
     }
@@ -207,7 +219,7 @@ mod tests {
     fn an_occurrence_across_two_rows_is_no_match_and_does_not_hide_the_next() {
         let array = StringArray::from(vec![Some("xa"), None, Some("aa"), Some("A")]);
         let mut holds = vec![false; 4];
-        mark_rows_containing(&array, "aa", &mut Vec::new(), &mut holds);
+        LoweredColumn::new(&array, &mut Vec::new()).mark_rows_containing("aa", &mut holds);
         assert_eq!(holds, [false, false, true, false]);
     }
 
