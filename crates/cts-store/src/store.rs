@@ -297,13 +297,18 @@ impl Store {
         traces: Vec<Trace>,
         queued: Option<OwnedSemaphorePermit>,
     ) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
-        let encoded = EncodedBatch::encode(&traces);
-        let hasher = &self.shared().hasher;
-        let keys = traces.iter().map(|trace| hasher.key(&trace.project_id, &trace.trace_id)).collect();
-        let leaf_hashes = match &self.shared().log {
-            Some(log) => traces.iter().map(|trace| log.leaf_hash(trace)).collect(),
-            None => Vec::new(),
-        };
+        // One pass over the traces: each is encoded, keyed and hashed while its strings are in cache.
+        let (hasher, log) = (&self.shared().hasher, self.shared().log.as_deref());
+        let mut encoded = EncodedBatch::with_room(traces.len());
+        let mut keys = Vec::with_capacity(traces.len());
+        let mut leaf_hashes = Vec::with_capacity(if log.is_some() { traces.len() } else { 0 });
+        for trace in &traces {
+            encoded.push(trace);
+            keys.push(hasher.key(&trace.project_id, &trace.trace_id));
+            if let Some(log) = log {
+                leaf_hashes.push(log.leaf_hash(trace));
+            }
+        }
         let (done, receiver) = oneshot::channel();
         self.send(Command::Append { traces, keys, encoded, leaf_hashes, done, queued })?;
         Ok(receiver)

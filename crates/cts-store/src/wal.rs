@@ -94,13 +94,22 @@ pub(crate) struct EncodedBatch {
 }
 
 impl EncodedBatch {
+    #[cfg(test)]
     pub(crate) fn encode(traces: &[Trace]) -> EncodedBatch {
-        let mut batch = EncodedBatch { bytes: Vec::with_capacity(traces.len() * 1024), ends: Vec::new() };
-        for trace in traces {
-            encode_record(trace, &mut batch.bytes);
-            batch.ends.push(batch.bytes.len());
-        }
+        let mut batch = EncodedBatch::with_room(traces.len());
+        traces.iter().for_each(|trace| batch.push(trace));
         batch
+    }
+
+    /// An empty batch with room for about `traces` records.
+    pub(crate) fn with_room(traces: usize) -> EncodedBatch {
+        EncodedBatch { bytes: Vec::with_capacity(traces * 1024), ends: Vec::with_capacity(traces) }
+    }
+
+    /// Appends the record of `trace`.
+    pub(crate) fn push(&mut self, trace: &Trace) {
+        encode_record(trace, &mut self.bytes);
+        self.ends.push(self.bytes.len());
     }
 
     /// Where the framed record of trace `index` lies in `bytes`.
