@@ -33,7 +33,7 @@ fn main() {
     let (parse, mut batches) = best_of_three(|| {
         bodies
             .iter()
-            .map(|body| cts_server::validate_batch(body, PROJECT_ID, now).expect("a valid body").valid)
+            .map(|body| cts_server::validate_batch(body, PROJECT_ID, now, None).expect("a valid body").valid)
             .collect::<Vec<Vec<Trace>>>()
     });
     report("parse + validate", parse, traces);

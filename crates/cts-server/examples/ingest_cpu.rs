@@ -19,7 +19,7 @@ fn main() {
     let started = Instant::now();
     let mut stored = 0;
     for _ in 0..rounds {
-        let batch = cts_server::validate_batch(&body, PROJECT_ID, now).expect("a valid envelope");
+        let batch = cts_server::validate_batch(&body, PROJECT_ID, now, None).expect("a valid envelope");
         assert!(batch.rejected.is_empty(), "{:?}", batch.rejected.first());
         stored += batch.valid.len();
     }

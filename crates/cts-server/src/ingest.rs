@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use cts_iam::Principal;
+use cts_model::redact::Redactor;
 use cts_model::{ErrorCode, Trace, TraceInput, ValidationError};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -60,12 +61,20 @@ pub struct ValidatedBatch {
     pub valid: Vec<Trace>,
     /// The refused traces, by index in the request.
     pub rejected: Vec<RejectedTrace>,
+    /// How many of the valid traces the redactor changed.
+    pub redacted: usize,
 }
 
 impl ValidatedBatch {
-    fn record(&mut self, index: usize, outcome: Result<Trace, ValidationError>) {
+    /// Keeps a parsed trace (redacted at once, while its text is in cache) or its refusal.
+    fn record(&mut self, index: usize, outcome: Result<Trace, ValidationError>, redactor: Option<&Redactor>) {
         match outcome {
-            Ok(trace) => self.valid.push(trace),
+            Ok(mut trace) => {
+                if redactor.is_some_and(|redactor| redactor.redact_trace(&mut trace)) {
+                    self.redacted += 1;
+                }
+                self.valid.push(trace)
+            }
             Err(error) => self.rejected.push(RejectedTrace {
                 index,
                 error_code: error.code().as_str(),
@@ -76,7 +85,8 @@ impl ValidatedBatch {
 }
 
 /// Parses an ingest body `{"traces": [...]}` and validates every trace for
-/// `project_id`, recorded at `record_time`. A body that is not such an
+/// `project_id`, recorded at `record_time`, redacting the valid ones with
+/// `redactor` (`None`: kept as sent). A body that is not such an
 /// envelope (or carries too many traces) fails as a whole; a bad trace is
 /// only listed in [`ValidatedBatch::rejected`].
 ///
@@ -84,30 +94,45 @@ impl ValidatedBatch {
 /// envelope. Should anything in it fail to parse, the body is read again
 /// trace by trace, which isolates the bad traces and words every error as if
 /// each trace had been read alone: the outcome is the same either way.
-pub fn validate_batch(body: &[u8], project_id: &str, record_time: i64) -> Result<ValidatedBatch, ApiError> {
+pub fn validate_batch(
+    body: &[u8],
+    project_id: &str,
+    record_time: i64,
+    redactor: Option<&Redactor>,
+) -> Result<ValidatedBatch, ApiError> {
     // One UTF-8 check of the whole body is cheaper than one per string.
     let Ok(text) = std::str::from_utf8(body) else {
-        return validate_trace_by_trace(body, project_id, record_time);
+        return validate_trace_by_trace(body, project_id, record_time, redactor);
     };
-    validate_in_one_pass(text, project_id, record_time)
-        .or_else(|_| validate_trace_by_trace(body, project_id, record_time))
+    validate_in_one_pass(text, project_id, record_time, redactor)
+        .or_else(|_| validate_trace_by_trace(body, project_id, record_time, redactor))
 }
 
 /// The one-pass reading: fails on every body the trace-by-trace reading
 /// would refuse or find a malformed trace in (and on a few it accepts).
-fn validate_in_one_pass(body: &str, project_id: &str, record_time: i64) -> Result<ValidatedBatch, serde_json::Error> {
+fn validate_in_one_pass(
+    body: &str,
+    project_id: &str,
+    record_time: i64,
+    redactor: Option<&Redactor>,
+) -> Result<ValidatedBatch, serde_json::Error> {
     // Room for the traces up front: growing the vector would move every trace parsed so far.
     let traces = (body.len() / MIN_TRACE_JSON_BYTES).clamp(1, MAX_TRACES_PER_REQUEST);
-    let mut batch = ValidatedBatch { valid: Vec::with_capacity(traces), rejected: Vec::new() };
+    let mut batch = ValidatedBatch { valid: Vec::with_capacity(traces), ..ValidatedBatch::default() };
     let mut deserializer = serde_json::Deserializer::from_str(body);
-    Envelope { project_id, record_time, batch: &mut batch }.deserialize(&mut deserializer)?;
+    Envelope { project_id, record_time, redactor, batch: &mut batch }.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(batch)
 }
 
 /// The reading of a body that isolates each trace: the envelope first, as a
 /// list of raw JSON texts, then each trace from its own text.
-fn validate_trace_by_trace(body: &[u8], project_id: &str, record_time: i64) -> Result<ValidatedBatch, ApiError> {
+fn validate_trace_by_trace(
+    body: &[u8],
+    project_id: &str,
+    record_time: i64,
+    redactor: Option<&Redactor>,
+) -> Result<ValidatedBatch, ApiError> {
     let request: IngestRequest<'_> = serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidBody(format!("the body must be a JSON object {{\"traces\": [...]}}: {e}")))?;
     if request.traces.len() > MAX_TRACES_PER_REQUEST {
@@ -116,11 +141,12 @@ fn validate_trace_by_trace(body: &[u8], project_id: &str, record_time: i64) -> R
             request.traces.len()
         )));
     }
-    let mut batch = ValidatedBatch { valid: Vec::with_capacity(request.traces.len()), rejected: Vec::new() };
+    let mut batch = ValidatedBatch { valid: Vec::with_capacity(request.traces.len()), ..ValidatedBatch::default() };
     for (index, raw) in request.traces.iter().enumerate() {
         batch.record(
             index,
             TraceInput::from_json(raw.get()).and_then(|input| input.into_trace(project_id, record_time)),
+            redactor,
         );
     }
     Ok(batch)
@@ -133,6 +159,7 @@ fn validate_trace_by_trace(body: &[u8], project_id: &str, record_time: i64) -> R
 struct Envelope<'a> {
     project_id: &'a str,
     record_time: i64,
+    redactor: Option<&'a Redactor>,
     batch: &'a mut ValidatedBatch,
 }
 
@@ -183,13 +210,13 @@ impl<'de> Visitor<'de> for TraceList<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Envelope { project_id, record_time, batch } = self.0;
+        let Envelope { project_id, record_time, redactor, batch } = self.0;
         let mut index = 0;
         while let Some(input) = seq.next_element::<TraceInput>()? {
             if index == MAX_TRACES_PER_REQUEST {
                 return Err(A::Error::custom(format_args!("more than {MAX_TRACES_PER_REQUEST} traces")));
             }
-            batch.record(index, input.into_trace(project_id, record_time));
+            batch.record(index, input.into_trace(project_id, record_time), redactor);
             index += 1;
         }
         Ok(())
@@ -203,15 +230,12 @@ pub(crate) async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let body = non_empty_json(&headers, body)?;
-    let mut batch = validate_batch(&body, &principal.project_id, cts_model::now_ms())?;
+    let mut batch = validate_batch(&body, &principal.project_id, cts_model::now_ms(), state.redactor.as_deref())?;
+    metrics::counter!("cts_ingest_redacted_traces_total").increment(batch.redacted as u64);
     if batch.valid.iter().any(Trace::is_data) {
         batch = require_data_trackers(batch, &state.resources.data_trackers(&principal.project_id));
     }
-    let ValidatedBatch { mut valid, rejected } = batch;
-    if let Some(redactor) = &state.redactor {
-        let redacted = valid.iter_mut().map(|trace| redactor.redact_trace(trace)).filter(|&changed| changed).count();
-        metrics::counter!("cts_ingest_redacted_traces_total").increment(redacted as u64);
-    }
+    let ValidatedBatch { valid, rejected, .. } = batch;
     metrics::counter!("cts_ingest_rejected_traces_total").increment(rejected.len() as u64);
     let accepted = valid.iter().map(|trace| AcceptedTrace { trace_id: trace.trace_id.clone() }).collect();
     if !valid.is_empty() {
@@ -227,8 +251,8 @@ pub(crate) async fn ingest(
 /// `data_trackers` from the valid traces to the rejected ones (CTS.0214),
 /// keeping request indices and their order.
 fn require_data_trackers(batch: ValidatedBatch, data_trackers: &[(String, bool)]) -> ValidatedBatch {
-    let ValidatedBatch { valid, rejected } = batch;
-    let mut checked = ValidatedBatch { valid: Vec::with_capacity(valid.len()), rejected: Vec::new() };
+    let ValidatedBatch { valid, rejected, redacted } = batch;
+    let mut checked = ValidatedBatch { valid: Vec::with_capacity(valid.len()), rejected: Vec::new(), redacted };
     let mut rejected = rejected.into_iter().peekable();
     let mut index = 0;
     for trace in valid {
@@ -337,20 +361,41 @@ mod tests {
         for (body, one_pass) in cases {
             let shown = String::from_utf8_lossy(&body[..body.len().min(160)]).into_owned();
             let taken =
-                std::str::from_utf8(&body).is_ok_and(|text| validate_in_one_pass(text, PROJECT_ID, NOW).is_ok());
+                std::str::from_utf8(&body).is_ok_and(|text| validate_in_one_pass(text, PROJECT_ID, NOW, None).is_ok());
             assert_eq!(taken, one_pass, "one-pass reading of {shown}");
             assert_eq!(
-                outcome(validate_batch(&body, PROJECT_ID, NOW)),
-                outcome(validate_trace_by_trace(&body, PROJECT_ID, NOW)),
+                outcome(validate_batch(&body, PROJECT_ID, NOW, None)),
+                outcome(validate_trace_by_trace(&body, PROJECT_ID, NOW, None)),
                 "{shown}"
             );
         }
     }
 
     #[test]
+    fn both_readings_redact_each_valid_trace_as_it_is_parsed_and_count_it() {
+        let mut secret = trace(1);
+        secret["request"] = json!({"password": "hunter2", "productId": "p-1"});
+        let body = envelope(vec![trace(0), secret]);
+        let redactor = Redactor::default();
+        let readings = [
+            validate_in_one_pass(&body, PROJECT_ID, NOW, Some(&redactor)).unwrap(),
+            validate_trace_by_trace(body.as_bytes(), PROJECT_ID, NOW, Some(&redactor)).unwrap(),
+        ];
+        for batch in readings {
+            assert_eq!(batch.redacted, 1);
+            let request = batch.valid[1].request.as_deref().unwrap();
+            assert!(!request.contains("hunter2") && request.contains(cts_model::redact::MASK), "{request}");
+            assert_eq!(batch.valid[0].request.as_deref(), trace(0)["request"].as_str());
+        }
+        let kept = validate_batch(body.as_bytes(), PROJECT_ID, NOW, None).unwrap();
+        assert_eq!(kept.redacted, 0);
+        assert!(kept.valid[1].request.as_deref().unwrap().contains("hunter2"));
+    }
+
+    #[test]
     fn bad_traces_are_rejected_alone_by_index() {
         let body = envelope(vec![trace(0), json!({"trace_name": "x"}), trace(1), json!(42)]);
-        let (valid, rejected) = outcome(validate_batch(body.as_bytes(), PROJECT_ID, NOW)).unwrap();
+        let (valid, rejected) = outcome(validate_batch(body.as_bytes(), PROJECT_ID, NOW, None)).unwrap();
         assert_eq!(
             valid.iter().map(|t| t.trace_id.as_str()).collect::<Vec<_>>(),
             ["00000000-0000-4000-8000-000000000000", "00000000-0000-4000-8000-000000000001"]
@@ -382,7 +427,7 @@ mod tests {
             json!(null),
             data(5, "paused"),
         ]);
-        let batch = validate_batch(body.as_bytes(), PROJECT_ID, NOW).unwrap();
+        let batch = validate_batch(body.as_bytes(), PROJECT_ID, NOW, None).unwrap();
         let checked = require_data_trackers(batch, &[("orders".to_owned(), true), ("paused".to_owned(), false)]);
         let valid: Vec<_> = checked.valid.iter().map(|t| t.trace_id.chars().last().unwrap()).collect();
         assert_eq!(valid, ['1', '3']);
