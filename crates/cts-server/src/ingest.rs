@@ -61,7 +61,8 @@ pub struct ValidatedBatch {
     pub valid: Vec<Trace>,
     /// The refused traces, by index in the request.
     pub rejected: Vec<RejectedTrace>,
-    /// How many of the valid traces the redactor changed.
+    /// How many traces the redactor changed as they were parsed and validated; the count stays when the
+    /// data-tracker check later moves some of them to `rejected`.
     pub redacted: usize,
 }
 
